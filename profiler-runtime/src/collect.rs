@@ -1,0 +1,465 @@
+//! The collector: the registry of recording threads, and the flush that drains every ring and
+//! merges the events into one [`Profile`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::clock::{self, Timebase};
+use crate::profile::{AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline};
+use crate::recorder::{self, Event, EventKind};
+use crate::registry::{self, FunctionInfo};
+use crate::ring::Ring;
+
+/// Default ring capacity in events (16 bytes each): 1 Mi events, 16 MiB of address space per
+/// recording thread, touched only as it fills.
+pub const DEFAULT_BUFFER_EVENTS: usize = 1 << 20;
+
+static BUFFER_EVENTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the capacity, in events, of the buffers of threads that start recording from now on
+/// (rounded up to a power of two, at least 16). Threads already recording keep theirs. The
+/// default is [`DEFAULT_BUFFER_EVENTS`], or `PROFILER_BUFFER_EVENTS` from the environment.
+pub fn set_buffer_capacity(events: usize) {
+    BUFFER_EVENTS.store(events.max(16), Ordering::Relaxed);
+}
+
+/// The capacity new threads get.
+pub fn buffer_capacity() -> usize {
+    match BUFFER_EVENTS.load(Ordering::Relaxed) {
+        0 => {
+            let from_env = std::env::var("PROFILER_BUFFER_EVENTS")
+                .ok()
+                .and_then(|v| v.trim().replace('_', "").parse::<usize>().ok())
+                .filter(|&n| n > 0)
+                .unwrap_or(DEFAULT_BUFFER_EVENTS)
+                .max(16);
+            BUFFER_EVENTS.store(from_env, Ordering::Relaxed);
+            from_env
+        }
+        n => n,
+    }
+}
+
+/// What a recording thread shares with the collector. Leaked and reused by later threads.
+#[derive(Debug)]
+pub(crate) struct ThreadShared {
+    pub(crate) ring: &'static Ring<Event>,
+    /// Set (Release) by the thread's exit hook after it released the ring.
+    pub(crate) exited: AtomicBool,
+}
+
+/// A span open on a thread when its events were merged.
+#[derive(Clone, Copy, Debug)]
+struct Open {
+    site: &'static FunctionInfo,
+    /// Index of its span in the profile being built.
+    span: usize,
+}
+
+/// A span open at a flush, carried into the next one.
+#[derive(Clone, Copy, Debug)]
+struct Carried {
+    site: &'static FunctionInfo,
+}
+
+#[derive(Debug)]
+struct ThreadState {
+    shared: &'static ThreadShared,
+    tid: u32,
+    name: String,
+    /// Spans open at the last flush, outermost first.
+    carried: Vec<Carried>,
+    /// `ring.dropped()` already reported.
+    reported_dropped: u64,
+    /// The last timestamp merged, to keep the thread's timeline monotonic.
+    last_ns: u64,
+}
+
+/// An async begin/end seen in a ring, before matching.
+#[derive(Clone, Copy, Debug)]
+struct AsyncRecord {
+    kind: EventKind,
+    site: &'static FunctionInfo,
+    id: u64,
+    ns: u64,
+    tid: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct OpenAsync {
+    site: &'static FunctionInfo,
+    start_ns: u64,
+    start_tid: u32,
+    continued: bool,
+}
+
+#[derive(Debug)]
+struct Collector {
+    threads: Vec<ThreadState>,
+    /// Released rings, ready for new threads.
+    pool: Vec<&'static ThreadShared>,
+    next_tid: u32,
+    timebase: Option<Timebase>,
+    /// End of the last profile.
+    last_flush_ns: u64,
+    open_async: BTreeMap<u64, OpenAsync>,
+    /// Async ends that did not fit in their thread's ring.
+    spilled: Vec<(Event, u64)>,
+    reported_lost: u64,
+    /// Contexts created at run time by name.
+    interned: BTreeMap<&'static str, &'static FunctionInfo>,
+}
+
+static COLLECTOR: Mutex<Collector> = Mutex::new(Collector {
+    threads: Vec::new(),
+    pool: Vec::new(),
+    next_tid: 1,
+    timebase: None,
+    last_flush_ns: 0,
+    open_async: BTreeMap::new(),
+    spilled: Vec::new(),
+    reported_lost: 0,
+    interned: BTreeMap::new(),
+});
+
+/// The collector's state stays consistent at every await-free step, so a panic elsewhere while
+/// holding the lock (there are none in this module by design) does not make it unusable.
+fn collector() -> MutexGuard<'static, Collector> {
+    COLLECTOR.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Gives the calling thread a ring: a pooled one of the current capacity, or a new one.
+pub(crate) fn register_current_thread() -> Option<&'static ThreadShared> {
+    let capacity = buffer_capacity().next_power_of_two();
+    let name = std::thread::current().name().map(str::to_owned);
+    let mut c = collector();
+    if c.timebase.is_none() {
+        c.timebase = Some(Timebase::new(clock::anchor()));
+    }
+    let pooled = c
+        .pool
+        .iter()
+        .position(|t| t.ring.capacity() == capacity && !t.ring.is_claimed());
+    let shared = match pooled {
+        Some(i) => {
+            let t = c.pool.swap_remove(i);
+            t.exited.store(false, Ordering::Relaxed);
+            t
+        }
+        None => &*Box::leak(Box::new(ThreadShared {
+            ring: Ring::leak(capacity),
+            exited: AtomicBool::new(false),
+        })),
+    };
+    let tid = c.next_tid;
+    c.next_tid += 1;
+    let start_ns = c.last_flush_ns;
+    c.threads.push(ThreadState {
+        shared,
+        tid,
+        name: name.unwrap_or_else(|| format!("thread-{tid}")),
+        carried: Vec::new(),
+        reported_dropped: shared.ring.dropped(),
+        last_ns: start_ns,
+    });
+    Some(shared)
+}
+
+/// Keeps an async end whose thread's ring was full.
+pub(crate) fn spill_async_end(event: Event, id: u64) {
+    collector().spilled.push((event, id));
+}
+
+/// The site of a named context, created on first use.
+pub(crate) fn intern_context(name: &'static str) -> &'static FunctionInfo {
+    let mut c = collector();
+    if let Some(info) = c.interned.get(name) {
+        return info;
+    }
+    let info: &'static FunctionInfo = Box::leak(Box::new(FunctionInfo::new(
+        name,
+        "",
+        "",
+        0,
+        registry::FunctionKind::Context,
+    )));
+    c.interned.insert(name, info);
+    info
+}
+
+/// Drains every thread's buffer and merges everything recorded since the last flush into one
+/// [`Profile`]. Threads keep recording meanwhile; what they record after their buffer was
+/// drained goes into the next profile. Spans still open are closed at the flush time and marked
+/// incomplete; the next profile continues them (marked continued) without counting them again.
+///
+/// Concurrent flushes are serialised.
+///
+/// # Examples
+///
+/// ```
+/// let profile = profiler_runtime::flush();
+/// assert!(profile.validate().is_ok());
+/// ```
+pub fn flush() -> Profile {
+    let mut c = collector();
+    let c = &mut *c;
+
+    // 1. Drain. An exited thread's flag is read before its ring, so its last events are drained.
+    let mut drained: Vec<Vec<Event>> = Vec::with_capacity(c.threads.len());
+    let mut exited = Vec::with_capacity(c.threads.len());
+    for t in &c.threads {
+        exited.push(t.shared.exited.load(Ordering::Acquire));
+        let mut events = Vec::new();
+        t.shared.ring.drain_into(&mut events);
+        drained.push(events);
+    }
+    // 2. Anchor the clock after draining: every drained event is older than the anchor.
+    let timebase = c
+        .timebase
+        .get_or_insert_with(|| Timebase::new(clock::anchor()));
+    timebase.push(clock::anchor());
+    let end_ns = timebase.last().ns.max(c.last_flush_ns);
+    let start_ns = c.last_flush_ns;
+    let mut converter = timebase.converter();
+
+    // 3. Merge each thread.
+    let mut functions = FunctionTable::default();
+    let mut threads = Vec::with_capacity(c.threads.len());
+    let mut async_records = Vec::new();
+    let mut dropped_total = 0;
+    for (t, events) in c.threads.iter_mut().zip(&drained) {
+        let mut spans = Vec::with_capacity(events.len() / 2 + t.carried.len());
+        let mut stack: Vec<Open> = Vec::with_capacity(t.carried.len() + 16);
+        for carried in t.carried.drain(..) {
+            stack.push(Open {
+                site: carried.site,
+                span: spans.len(),
+            });
+            spans.push(Span {
+                function: functions.index(carried.site),
+                start_ns,
+                end_ns: start_ns,
+                depth: stack.len() as u32 - 1,
+                parent: stack.len().checked_sub(2).map(|p| stack[p].span as u32),
+                flags: SpanFlags {
+                    incomplete: false,
+                    continued: true,
+                },
+            });
+        }
+        let mut last_ns = t.last_ns.max(start_ns);
+        let mut iter = events.iter().copied();
+        while let Some(event) = iter.next() {
+            let kind = event.kind();
+            if kind == EventKind::Payload {
+                continue; // a payload without its event: skip it
+            }
+            // Clamp into [previous event, flush]: cross-core TSC skew is tiny but not zero.
+            let ns = converter.to_ns(event.value()).clamp(last_ns, end_ns);
+            last_ns = ns;
+            match kind {
+                EventKind::Enter => {
+                    let parent = stack.last().map(|o| o.span as u32);
+                    stack.push(Open {
+                        site: event.site(),
+                        span: spans.len(),
+                    });
+                    spans.push(Span {
+                        function: functions.index(event.site()),
+                        start_ns: ns,
+                        end_ns: ns,
+                        depth: stack.len() as u32 - 1,
+                        parent,
+                        flags: SpanFlags::default(),
+                    });
+                }
+                EventKind::Exit => {
+                    let site = event.site();
+                    // Normally the innermost span; otherwise close the ones above it as
+                    // incomplete (their exits were lost), or ignore an exit that matches nothing.
+                    if let Some(pos) = stack.iter().rposition(|o| std::ptr::eq(o.site, site)) {
+                        while stack.len() > pos {
+                            let open = stack.pop().expect("len > pos");
+                            spans[open.span].end_ns = ns;
+                            if stack.len() > pos {
+                                spans[open.span].flags.incomplete = true;
+                            }
+                        }
+                    }
+                }
+                EventKind::AsyncBegin | EventKind::AsyncEnd | EventKind::AsyncCancel => {
+                    if let Some(payload) = iter.next() {
+                        async_records.push(AsyncRecord {
+                            kind,
+                            site: event.site(),
+                            id: payload.value(),
+                            ns,
+                            tid: t.tid,
+                        });
+                    }
+                }
+                EventKind::Payload => {}
+            }
+        }
+        // Spans still open: close at the flush, carry into the next profile.
+        for open in &stack {
+            spans[open.span].end_ns = end_ns;
+            spans[open.span].flags.incomplete = true;
+            t.carried.push(Carried { site: open.site });
+        }
+        t.last_ns = last_ns;
+        let dropped_now = t.shared.ring.dropped();
+        let dropped = dropped_now - t.reported_dropped;
+        t.reported_dropped = dropped_now;
+        dropped_total += dropped;
+        if !spans.is_empty() || dropped > 0 {
+            threads.push(ThreadTimeline {
+                tid: t.tid,
+                name: t.name.clone(),
+                spans,
+                dropped_events: dropped,
+                exited: false,
+            });
+        }
+    }
+    // Mark exited threads, and release those whose buffers are now empty.
+    let mut index = 0;
+    c.threads.retain(|t| {
+        let gone = exited[index];
+        index += 1;
+        if gone {
+            if let Some(timeline) = threads.iter_mut().find(|tl| tl.tid == t.tid) {
+                timeline.exited = true;
+            }
+            // A ring still claimed (an exit was owed at thread exit) is never reused.
+            if !t.shared.ring.is_claimed() {
+                c.pool.push(t.shared);
+            }
+        }
+        !gone
+    });
+
+    // 4. Async spans: match begins and ends across threads in time order.
+    for (event, id) in c.spilled.drain(..) {
+        async_records.push(AsyncRecord {
+            kind: event.kind(),
+            site: event.site(),
+            id,
+            ns: converter.to_ns(event.value()).clamp(start_ns, end_ns),
+            tid: 0,
+        });
+    }
+    async_records.sort_by_key(|r| (r.ns, r.kind != EventKind::AsyncBegin));
+    let mut async_spans = Vec::new();
+    for record in async_records {
+        match record.kind {
+            EventKind::AsyncBegin => {
+                c.open_async.insert(
+                    record.id,
+                    OpenAsync {
+                        site: record.site,
+                        start_ns: record.ns,
+                        start_tid: record.tid,
+                        continued: false,
+                    },
+                );
+            }
+            _ => {
+                if let Some(open) = c.open_async.remove(&record.id) {
+                    async_spans.push(AsyncSpan {
+                        function: functions.index(open.site),
+                        id: record.id,
+                        start_ns: open.start_ns,
+                        end_ns: record.ns.max(open.start_ns),
+                        start_tid: open.start_tid,
+                        end_tid: record.tid,
+                        cancelled: record.kind == EventKind::AsyncCancel,
+                        flags: SpanFlags {
+                            incomplete: false,
+                            continued: open.continued,
+                        },
+                    });
+                }
+            }
+        }
+    }
+    for (&id, open) in &mut c.open_async {
+        async_spans.push(AsyncSpan {
+            function: functions.index(open.site),
+            id,
+            start_ns: open.start_ns,
+            end_ns,
+            start_tid: open.start_tid,
+            end_tid: open.start_tid,
+            cancelled: false,
+            flags: SpanFlags {
+                incomplete: true,
+                continued: open.continued,
+            },
+        });
+        open.start_ns = end_ns;
+        open.continued = true;
+    }
+    async_spans.sort_by_key(|s| (s.start_ns, s.id));
+
+    // 5. Every registered site, called or not.
+    for info in registry::registered_functions() {
+        functions.index(info);
+    }
+    for info in c.interned.values() {
+        functions.index(info);
+    }
+
+    let lost_now = recorder::lost_events();
+    let lost = lost_now - c.reported_lost;
+    c.reported_lost = lost_now;
+    c.last_flush_ns = end_ns;
+    let clock = ClockInfo {
+        kind: clock::kind(),
+        ticks_per_second: c.timebase.as_ref().map_or(1e9, Timebase::ticks_per_second),
+    };
+    threads.sort_by_key(|t| t.tid);
+    Profile {
+        functions: functions.entries,
+        threads,
+        async_spans,
+        start_ns,
+        end_ns,
+        epoch_unix_ns: clock::epoch_unix_ns(),
+        clock,
+        dropped_events: dropped_total + lost,
+        process_name: process_name(),
+        pid: std::process::id(),
+    }
+}
+
+/// Maps sites to indices of [`Profile::functions`], by address.
+#[derive(Default)]
+struct FunctionTable {
+    index: HashMap<*const FunctionInfo, u32>,
+    entries: Vec<FunctionEntry>,
+}
+
+impl FunctionTable {
+    fn index(&mut self, info: &'static FunctionInfo) -> u32 {
+        let entries = &mut self.entries;
+        *self.index.entry(std::ptr::from_ref(info)).or_insert_with(|| {
+            entries.push(FunctionEntry {
+                name: info.name().into_owned(),
+                module_path: info.module_path().to_owned(),
+                file: info.file().to_owned(),
+                line: info.line(),
+                kind: info.kind(),
+            });
+            entries.len() as u32 - 1
+        })
+    }
+}
+
+fn process_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "process".to_owned())
+}

@@ -1,0 +1,379 @@
+//! An instrumentation profiler cheap enough to leave in: annotate functions with
+//! [`#[profile]`](macro@profile), turn on the `enable` cargo feature, and get a timeline of every
+//! thread that opens in Perfetto, `chrome://tracing` and Speedscope.
+//!
+//! # Quick start
+//!
+//! ```toml
+//! [dependencies]
+//! profiler-runtime = "0.1"
+//!
+//! [features]
+//! profile = ["profiler-runtime/enable"]
+//! ```
+//!
+//! ```
+//! use profiler_runtime::{profile, profile_scope};
+//!
+//! #[profile]
+//! fn parse(input: &str) -> usize {
+//!     input.split(',').count()
+//! }
+//!
+//! #[profile]
+//! fn run() -> usize {
+//!     profile_scope!("warm-up");
+//!     (0..100).map(|_| parse("a,b,c")).sum()
+//! }
+//!
+//! // Writes profile.trace.json and profile.speedscope.json when `_profiler` is dropped
+//! // (the path comes from `Config::output`, or from PROFILER_OUTPUT).
+//! let dir = std::env::temp_dir().join("profiler-doc");
+//! let _profiler = profiler_runtime::Config::new().output(dir.join("quick-start")).init();
+//! assert_eq!(run(), 300);
+//! ```
+//!
+//! Or take the merged profile in code and write it where you like:
+//!
+//! ```
+//! # use profiler_runtime::profile;
+//! # #[profile] fn work() {}
+//! work();
+//! let profile = profiler_runtime::flush();
+//! let mut json = Vec::new();
+//! profiler_runtime::export::write_chrome_trace(&profile, &mut json)?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Cost
+//!
+//! - Feature `enable` off: `#[profile]` returns the function exactly as written, and
+//!   [`profile_scope!`] expands to nothing. Zero cost.
+//! - Compiled in, switched off with [`disable`]: one relaxed atomic load and a branch per call.
+//! - Recording: two timestamp reads (`rdtsc` on x86-64) and two 16-byte stores into the calling
+//!   thread's own ring buffer per call. No lock, no allocation after the thread's first event, no
+//!   read-modify-write atomic. See `benches/README.md` for measurements against other profilers.
+//!
+//! # Buffers
+//!
+//! Each thread records into its own bounded ring ([`DEFAULT_BUFFER_EVENTS`] events of 16 bytes by
+//! default; [`set_buffer_capacity`] or `PROFILER_BUFFER_EVENTS` changes it). When a ring is full,
+//! new calls are dropped whole (enter and exit) and counted: the timeline stays well formed and
+//! every export reports the count. [`flush`] drains all rings while threads keep recording.
+//! Events of threads that have exited are kept until the next flush.
+//!
+//! # Environment variables
+//!
+//! | variable | effect |
+//! |---|---|
+//! | `PROFILER_OUTPUT` | path prefix of the files the [`ProfilerGuard`] writes (overrides [`Config::output`]) |
+//! | `PROFILER_FORMATS` | comma-separated formats the guard writes: `chrome`, `speedscope` |
+//! | `PROFILER_ENABLED` | `0`/`false`/`off` starts with recording switched off (read by [`Config::init`]) |
+//! | `PROFILER_BUFFER_EVENTS` | ring capacity in events for each thread |
+#![warn(missing_docs)]
+
+mod clock;
+mod collect;
+mod context;
+pub mod export;
+mod future;
+mod profile;
+mod recorder;
+mod registry;
+mod ring;
+
+use std::path::{Path, PathBuf};
+
+pub use clock::ClockKind;
+pub use collect::{buffer_capacity, flush, set_buffer_capacity, DEFAULT_BUFFER_EVENTS};
+pub use context::ProfileContext;
+pub use future::ProfiledFuture;
+pub use profile::{
+    AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline,
+};
+pub use recorder::{disable, enable, is_enabled, SpanGuard};
+pub use registry::{registered_functions, FunctionInfo, FunctionKind};
+
+/// Instruments a function, a method, every method of an `impl` block, or an `async fn`.
+///
+/// See the crate documentation of `profiler-macros` re-exported here, and the book's reference.
+/// With the `enable` feature off, the item is returned exactly as written.
+pub use profiler_macros::profile;
+
+use export::{ExportError, Format};
+
+/// Records the rest of the enclosing block as a span named by the literal.
+///
+/// ```
+/// use profiler_runtime::profile_scope;
+/// fn load() {
+///     profile_scope!("load config");
+///     // ... recorded until the end of the block
+/// }
+/// # load();
+/// ```
+///
+/// With the `enable` feature off it expands to nothing.
+#[cfg(feature = "enable")]
+#[macro_export]
+macro_rules! profile_scope {
+    ($name:literal) => {
+        let __profiler_scope_guard = {
+            static __PROFILER_SITE: $crate::__private::FunctionInfo = $crate::__private::FunctionInfo::new(
+                $name,
+                ::core::module_path!(),
+                ::core::file!(),
+                ::core::line!(),
+                $crate::__private::FunctionKind::Scope,
+            );
+            $crate::__private::inventory::submit! {
+                $crate::__private::Registration(&__PROFILER_SITE)
+            }
+            $crate::__private::enter(&__PROFILER_SITE)
+        };
+    };
+}
+
+/// Records the rest of the enclosing block as a span named by the literal.
+///
+/// ```
+/// use profiler_runtime::profile_scope;
+/// fn load() {
+///     profile_scope!("load config");
+///     // ... recorded until the end of the block
+/// }
+/// # load();
+/// ```
+///
+/// With the `enable` feature off (as now) it expands to nothing.
+#[cfg(not(feature = "enable"))]
+#[macro_export]
+macro_rules! profile_scope {
+    ($name:literal) => {};
+}
+
+/// Configures the profiler and the files written at the end of the program.
+///
+/// # Examples
+///
+/// ```
+/// use profiler_runtime::{export::Format, Config};
+/// let dir = std::env::temp_dir().join("profiler-doc-config");
+/// let guard = Config::new()
+///     .output(dir.join("run"))
+///     .formats(&[Format::ChromeTrace])
+///     .buffer_events(1 << 16)
+///     .init();
+/// // ... run the workload ...
+/// let written = guard.finish()?;
+/// assert_eq!(written, vec![dir.join("run.trace.json")]);
+/// # Ok::<(), profiler_runtime::export::ExportError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    output: PathBuf,
+    formats: Vec<Format>,
+    buffer_events: Option<usize>,
+    enabled: Option<bool>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::new()
+    }
+}
+
+impl Config {
+    /// Output prefix `profile` (in the working directory), Chrome and Speedscope formats.
+    pub fn new() -> Self {
+        Config {
+            output: PathBuf::from("profile"),
+            formats: vec![Format::ChromeTrace, Format::Speedscope],
+            buffer_events: None,
+            enabled: None,
+        }
+    }
+
+    /// The path prefix of the output files: `out/run` gives `out/run.trace.json` and
+    /// `out/run.speedscope.json`. Missing directories are created. `PROFILER_OUTPUT` overrides it.
+    #[must_use]
+    pub fn output(mut self, prefix: impl AsRef<Path>) -> Self {
+        self.output = prefix.as_ref().to_owned();
+        self
+    }
+
+    /// The formats to write. `PROFILER_FORMATS` overrides it.
+    #[must_use]
+    pub fn formats(mut self, formats: &[Format]) -> Self {
+        self.formats = formats.to_vec();
+        self
+    }
+
+    /// Ring capacity in events for threads that start recording after [`init`](Self::init).
+    #[must_use]
+    pub fn buffer_events(mut self, events: usize) -> Self {
+        self.buffer_events = Some(events);
+        self
+    }
+
+    /// Whether recording starts switched on (default: on, unless `PROFILER_ENABLED` says off).
+    #[must_use]
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = Some(enabled);
+        self
+    }
+
+    /// Applies the configuration and the environment, and returns the guard that writes the
+    /// files when dropped (or when [`ProfilerGuard::finish`] is called).
+    pub fn init(mut self) -> ProfilerGuard {
+        if let Some(prefix) = std::env::var_os("PROFILER_OUTPUT").filter(|v| !v.is_empty()) {
+            self.output = PathBuf::from(prefix);
+        }
+        if let Ok(list) = std::env::var("PROFILER_FORMATS") {
+            let parsed: Vec<Format> = list
+                .split(',')
+                .filter_map(|name| {
+                    let name = name.trim().to_ascii_lowercase();
+                    Format::ALL.iter().copied().find(|f| f.name() == name)
+                })
+                .collect();
+            if !parsed.is_empty() {
+                self.formats = parsed;
+            }
+        }
+        if let Some(events) = self.buffer_events {
+            set_buffer_capacity(events);
+        }
+        let env_enabled = std::env::var("PROFILER_ENABLED")
+            .ok()
+            .map(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "false" | "off" | "no"));
+        if self.enabled.or(env_enabled).unwrap_or(true) {
+            enable();
+        } else {
+            disable();
+        }
+        ProfilerGuard {
+            config: self,
+            finished: false,
+        }
+    }
+
+    /// The files this configuration writes, one per format.
+    pub fn output_paths(&self) -> Vec<PathBuf> {
+        self.formats
+            .iter()
+            .map(|f| {
+                let mut name = self.output.clone().into_os_string();
+                name.push(f.extensions()[0]);
+                PathBuf::from(name)
+            })
+            .collect()
+    }
+}
+
+/// Writes the profile files when the program ends: returned by [`init`] and [`Config::init`].
+/// Keep it alive in `main` (`let _profiler = profiler_runtime::init();`).
+#[derive(Debug)]
+#[must_use = "the files are written when the guard is dropped; bind it with `let _profiler = ...`"]
+pub struct ProfilerGuard {
+    config: Config,
+    finished: bool,
+}
+
+impl ProfilerGuard {
+    /// Flushes and writes the files now, returning their paths.
+    ///
+    /// # Errors
+    ///
+    /// The first file that could not be written; the other formats are still attempted.
+    pub fn finish(mut self) -> Result<Vec<PathBuf>, ExportError> {
+        self.finished = true;
+        write_files(&self.config, &flush())
+    }
+
+    /// The configuration in force (after the environment was applied).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+impl Drop for ProfilerGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            if let Err(e) = write_files(&self.config, &flush()) {
+                // At program exit there is no caller left to return the error to; say it once.
+                eprintln!("profiler: {e}");
+            }
+        }
+    }
+}
+
+fn write_files(config: &Config, profile: &Profile) -> Result<Vec<PathBuf>, ExportError> {
+    let paths = config.output_paths();
+    if let Some(dir) = paths.first().and_then(|p| p.parent()) {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|source| ExportError::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+    }
+    let mut first_error = None;
+    for (path, format) in paths.iter().zip(&config.formats) {
+        if let Err(e) = export::export_profile(profile, path, Some(*format)) {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(paths), Err)
+}
+
+/// [`Config::new`]`.init()`: writes `profile.trace.json` and `profile.speedscope.json` (or what
+/// the environment says) when the returned guard is dropped.
+pub fn init() -> ProfilerGuard {
+    Config::new().init()
+}
+
+/// Not public API: what the code generated by `#[profile]` and the macros uses. Changes without
+/// notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::future::ProfiledFuture;
+    pub use crate::recorder::SpanGuard;
+    pub use crate::registry::{FunctionInfo, FunctionKind, Registration};
+    pub use inventory;
+
+    /// Enters a function or scope site.
+    #[inline(always)]
+    pub fn enter(site: &'static FunctionInfo) -> SpanGuard {
+        crate::recorder::enter(site)
+    }
+
+    /// Enters a method site whose receiver type is resolved on its first call
+    /// (`type_name` is `core::any::type_name::<Self>`).
+    #[inline(always)]
+    pub fn enter_method(site: &'static FunctionInfo, type_name: fn() -> &'static str) -> SpanGuard {
+        crate::recorder::enter_method(site, type_name)
+    }
+
+    /// Wraps an async body. `O` pins the body's output type to the declared return type.
+    #[inline(always)]
+    pub fn instrument<O, F: core::future::Future<Output = O>>(
+        site: &'static FunctionInfo,
+        future: F,
+    ) -> ProfiledFuture<F> {
+        ProfiledFuture::new(site, future)
+    }
+
+    /// Like [`instrument`], resolving the receiver's type on the first call.
+    #[inline(always)]
+    pub fn instrument_method<O, F: core::future::Future<Output = O>>(
+        site: &'static FunctionInfo,
+        type_name: fn() -> &'static str,
+        future: F,
+    ) -> ProfiledFuture<F> {
+        if site.needs_self_type() {
+            site.resolve_self_type(type_name);
+        }
+        ProfiledFuture::new(site, future)
+    }
+}

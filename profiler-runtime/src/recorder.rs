@@ -1,0 +1,288 @@
+//! The hot path: the thread-local recorder, span guards, and the enter/exit records.
+//!
+//! Cost of one instrumented call (enter + exit), recording: two `rdtsc` reads, two 16-byte
+//! stores into this thread's ring, two plain stores of the ring's head, one relaxed load of the
+//! global switch and a handful of compares. Compiled in but switched off: one relaxed load and a
+//! branch. No lock, no allocation (after the thread's first event), no read-modify-write atomic.
+
+use std::cell::{Cell, RefCell};
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::clock;
+use crate::collect;
+use crate::registry::FunctionInfo;
+use crate::ring::Producer;
+
+/// What an [`Event`] records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum EventKind {
+    /// A span begins on this thread.
+    Enter = 0,
+    /// The innermost open span of `site` ends.
+    Exit = 1,
+    /// An async span begins; the next event is its [`EventKind::Payload`] with the id.
+    AsyncBegin = 2,
+    /// An async span ends; followed by a payload.
+    AsyncEnd = 3,
+    /// An async span ends because its future was dropped before completion; followed by a payload.
+    AsyncCancel = 4,
+    /// Carries the id of the async event before it in place of ticks.
+    Payload = 5,
+}
+
+/// One recorded event: 16 bytes, the kind packed into the top bits of the timestamp.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Event {
+    /// `kind << KIND_SHIFT | ticks` (or `| id` for a payload).
+    word: u64,
+    site: &'static FunctionInfo,
+}
+
+const _: () = assert!(std::mem::size_of::<Event>() == 16);
+
+impl Event {
+    const KIND_SHIFT: u32 = 60;
+    const VALUE_MASK: u64 = (1 << Self::KIND_SHIFT) - 1;
+
+    #[inline(always)]
+    pub(crate) fn new(kind: EventKind, value: u64, site: &'static FunctionInfo) -> Self {
+        Event {
+            word: (kind as u64) << Self::KIND_SHIFT | (value & Self::VALUE_MASK),
+            site,
+        }
+    }
+
+    pub(crate) fn kind(self) -> EventKind {
+        match self.word >> Self::KIND_SHIFT {
+            0 => EventKind::Enter,
+            1 => EventKind::Exit,
+            2 => EventKind::AsyncBegin,
+            3 => EventKind::AsyncEnd,
+            4 => EventKind::AsyncCancel,
+            _ => EventKind::Payload,
+        }
+    }
+
+    /// Ticks, or the id for a payload.
+    pub(crate) fn value(self) -> u64 {
+        self.word & Self::VALUE_MASK
+    }
+
+    pub(crate) fn site(self) -> &'static FunctionInfo {
+        self.site
+    }
+}
+
+/// The global run-time switch. Starts on; `PROFILER_ENABLED=0` read by [`crate::init`] turns it off.
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Events lost because their thread could not get a buffer (it was being torn down).
+static LOST: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's producer. Constant-initialised and without destructor: accessing it is a
+    /// plain TLS offset, with no lazy-initialisation check.
+    static PRODUCER: Producer<Event> = const { Producer::new() };
+    /// Detaches the producer when the thread exits (see [`ThreadExit`]).
+    static THREAD_EXIT: RefCell<Option<ThreadExit>> = const { RefCell::new(None) };
+    /// The next async span id of this thread and the end of its block of ids.
+    static ASYNC_IDS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// Turns recording on (the initial state, unless [`crate::init`] read `PROFILER_ENABLED=0`).
+pub fn enable() {
+    ENABLED.store(true, Ordering::Relaxed);
+}
+
+/// Turns recording off. Spans already open still record their exit, so timelines stay balanced.
+/// Costs one relaxed atomic load and a branch per instrumented call while off.
+pub fn disable() {
+    ENABLED.store(false, Ordering::Relaxed);
+}
+
+/// Whether recording is on.
+#[inline(always)]
+pub fn is_enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+pub(crate) fn lost_events() -> u64 {
+    LOST.load(Ordering::Relaxed)
+}
+
+fn count_lost(n: u64) {
+    LOST.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Records entering `site` and returns the guard that records leaving it.
+#[inline(always)]
+pub(crate) fn enter(site: &'static FunctionInfo) -> SpanGuard {
+    let recorded = is_enabled() && record_enter(site);
+    SpanGuard {
+        site: if recorded { Some(site) } else { None },
+        _not_send: PhantomData,
+    }
+}
+
+/// Records an enter event; `false` if it was dropped (and its exit counted as dropped too).
+#[inline(always)]
+fn record_enter(site: &'static FunctionInfo) -> bool {
+    let event = Event::new(EventKind::Enter, clock::now(), site);
+    PRODUCER.with(|p| p.push_reserving(event) || enter_slow(p, event))
+}
+
+#[cold]
+#[inline(never)]
+fn enter_slow(producer: &Producer<Event>, event: Event) -> bool {
+    if !producer.is_attached() && !attach(producer) {
+        count_lost(2);
+        return false;
+    }
+    if producer.push_reserving(event) || (producer.refresh() && producer.push_reserving(event)) {
+        return true;
+    }
+    // Full: this call's enter and exit are both dropped, so the timeline stays balanced.
+    producer.add_dropped(2);
+    false
+}
+
+/// Records an exit event into the slot its enter reserved.
+#[inline(always)]
+fn record_exit(site: &'static FunctionInfo) {
+    let event = Event::new(EventKind::Exit, clock::now(), site);
+    PRODUCER.with(|p| {
+        if !p.push_reserved(event) {
+            exit_slow(p, event);
+        }
+    });
+}
+
+#[cold]
+#[inline(never)]
+fn exit_slow(producer: &Producer<Event>, event: Event) {
+    // Only reachable without a reservation (a guard dropped after its thread detached): the
+    // collector closes the span at the flush and marks it incomplete.
+    if !(producer.refresh() && producer.push_reserved(event)) && !producer.add_dropped(1) {
+        count_lost(1);
+    }
+}
+
+/// Records an async begin, end or cancel with its id. Ends that do not fit in the ring are kept
+/// aside for the collector, so an async span that began always ends.
+pub(crate) fn record_async(kind: EventKind, site: &'static FunctionInfo, id: u64) -> bool {
+    let event = Event::new(kind, clock::now(), site);
+    let payload = Event::new(EventKind::Payload, id, site);
+    let pushed = PRODUCER.with(|p| {
+        p.push_pair(event, payload)
+            || (p.is_attached() && p.refresh() && p.push_pair(event, payload))
+            || (!p.is_attached() && attach(p) && p.push_pair(event, payload))
+    });
+    if pushed || kind == EventKind::AsyncBegin {
+        return pushed;
+    }
+    collect::spill_async_end(event, id);
+    true
+}
+
+/// A fresh async span id, unique in the process. Ids are handed to threads in blocks, so this
+/// touches a shared atomic once per 2^16 futures.
+pub(crate) fn next_async_id() -> u64 {
+    static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
+    const BLOCK: u64 = 1 << 16;
+    ASYNC_IDS
+        .try_with(|ids| {
+            let (mut next, mut end) = ids.get();
+            if next == end {
+                next = NEXT_BLOCK.fetch_add(1, Ordering::Relaxed) * BLOCK;
+                end = next + BLOCK;
+            }
+            ids.set((next + 1, end));
+            next
+        })
+        .unwrap_or_else(|_| NEXT_BLOCK.fetch_add(1, Ordering::Relaxed) * BLOCK)
+}
+
+/// Gives this thread a ring and arranges for it to be released when the thread exits.
+fn attach(producer: &Producer<Event>) -> bool {
+    // A thread being torn down cannot register its exit hook: it records nothing more.
+    let Ok(can_register) = THREAD_EXIT.try_with(|slot| slot.try_borrow().is_ok_and(|s| s.is_none()))
+    else {
+        return false;
+    };
+    if !can_register {
+        return false;
+    }
+    let Some(thread) = collect::register_current_thread() else {
+        return false;
+    };
+    if !producer.attach(thread.ring) {
+        thread.exited.store(true, Ordering::Release);
+        return false;
+    }
+    let installed = THREAD_EXIT.try_with(|slot| {
+        *slot.borrow_mut() = Some(ThreadExit { thread });
+    });
+    if installed.is_err() {
+        producer.detach();
+        thread.exited.store(true, Ordering::Release);
+        return false;
+    }
+    true
+}
+
+/// Runs when the thread exits: releases the ring (events stay in it until the next flush) and
+/// tells the collector the thread is gone.
+struct ThreadExit {
+    thread: &'static collect::ThreadShared,
+}
+
+impl Drop for ThreadExit {
+    fn drop(&mut self) {
+        // If an exit is still owed (a span open in another thread-local's destructor), the ring
+        // stays claimed and is never reused; the collector closes the span as incomplete.
+        let _ = PRODUCER.try_with(Producer::detach);
+        self.thread.exited.store(true, Ordering::Release);
+    }
+}
+
+/// Records the end of a span when dropped: on return, on `?`, and while unwinding from a panic.
+///
+/// Returned by the code `#[profile]` generates and by [`profile_scope!`](crate::profile_scope).
+/// It is `!Send`: a span begins and ends on the same thread. (Hold it across an `.await` only in
+/// futures that stay on one thread; `#[profile] async fn` does the right thing for you.)
+#[derive(Debug)]
+#[must_use = "the span ends when the guard is dropped"]
+pub struct SpanGuard {
+    site: Option<&'static FunctionInfo>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl SpanGuard {
+    /// Whether this span is being recorded (profiling on, and room in the buffer).
+    pub fn is_recording(&self) -> bool {
+        self.site.is_some()
+    }
+}
+
+impl Drop for SpanGuard {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if let Some(site) = self.site {
+            record_exit(site);
+        }
+    }
+}
+
+/// Enters a method site whose receiver type is resolved on its first call.
+#[inline(always)]
+pub(crate) fn enter_method(
+    site: &'static FunctionInfo,
+    type_name: fn() -> &'static str,
+) -> SpanGuard {
+    if site.needs_self_type() {
+        site.resolve_self_type(type_name);
+    }
+    enter(site)
+}
