@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::clock::{self, Timebase};
-use crate::profile::{AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline};
+use crate::profile::{
+    AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline,
+};
 use crate::recorder::{self, Event, EventKind};
 use crate::registry::{self, FunctionInfo};
 use crate::ring::Ring;
@@ -74,6 +76,8 @@ struct ThreadState {
     reported_dropped: u64,
     /// The last timestamp merged, to keep the thread's timeline monotonic.
     last_ns: u64,
+    /// When the last flush drained this thread (ns): spans carried from it continue from here.
+    boundary_ns: u64,
 }
 
 /// An async begin/end seen in a ring, before matching.
@@ -101,8 +105,9 @@ struct Collector {
     pool: Vec<&'static ThreadShared>,
     next_tid: u32,
     timebase: Option<Timebase>,
-    /// End of the last profile.
-    last_flush_ns: u64,
+    /// Start of the next profile: the earliest moment the last flush drained a thread (events
+    /// recorded after a thread's drain belong to the next profile).
+    next_start_ns: u64,
     open_async: BTreeMap<u64, OpenAsync>,
     /// Async ends that did not fit in their thread's ring.
     spilled: Vec<(Event, u64)>,
@@ -116,7 +121,7 @@ static COLLECTOR: Mutex<Collector> = Mutex::new(Collector {
     pool: Vec::new(),
     next_tid: 1,
     timebase: None,
-    last_flush_ns: 0,
+    next_start_ns: 0,
     open_async: BTreeMap::new(),
     spilled: Vec::new(),
     reported_lost: 0,
@@ -154,7 +159,7 @@ pub(crate) fn register_current_thread() -> Option<&'static ThreadShared> {
     };
     let tid = c.next_tid;
     c.next_tid += 1;
-    let start_ns = c.last_flush_ns;
+    let start_ns = c.next_start_ns;
     c.threads.push(ThreadState {
         shared,
         tid,
@@ -162,6 +167,7 @@ pub(crate) fn register_current_thread() -> Option<&'static ThreadShared> {
         carried: Vec::new(),
         reported_dropped: shared.ring.dropped(),
         last_ns: start_ns,
+        boundary_ns: start_ns,
     });
     Some(shared)
 }
@@ -206,29 +212,45 @@ pub fn flush() -> Profile {
     let c = &mut *c;
 
     // 1. Drain. An exited thread's flag is read before its ring, so its last events are drained.
+    //    Each thread gets a boundary between what this flush takes and what the next one will:
+    //    the clock read just before its drain, or its last drained event if that is later (an
+    //    event stamped before the read but published after it). Open spans are cut there.
     let mut drained: Vec<Vec<Event>> = Vec::with_capacity(c.threads.len());
     let mut exited = Vec::with_capacity(c.threads.len());
+    let mut boundaries = Vec::with_capacity(c.threads.len());
     for t in &c.threads {
         exited.push(t.shared.exited.load(Ordering::Acquire));
         let mut events = Vec::new();
+        let before = clock::now();
         t.shared.ring.drain_into(&mut events);
+        let last_stamp = events
+            .iter()
+            .rev()
+            .find(|e| e.kind() != EventKind::Payload)
+            .map_or(0, |e| e.value());
+        boundaries.push(before.max(last_stamp));
         drained.push(events);
     }
-    // 2. Anchor the clock after draining: every drained event is older than the anchor.
+    // 2. Anchor the clock after draining: every drained event and boundary is older than it.
     let timebase = c
         .timebase
         .get_or_insert_with(|| Timebase::new(clock::anchor()));
     timebase.push(clock::anchor());
-    let end_ns = timebase.last().ns.max(c.last_flush_ns);
-    let start_ns = c.last_flush_ns;
+    let start_ns = c.next_start_ns;
+    let end_ns = timebase.last().ns.max(start_ns);
     let mut converter = timebase.converter();
+    let mut next_start_ns = end_ns;
 
     // 3. Merge each thread.
     let mut functions = FunctionTable::default();
     let mut threads = Vec::with_capacity(c.threads.len());
     let mut async_records = Vec::new();
     let mut dropped_total = 0;
-    for (t, events) in c.threads.iter_mut().zip(&drained) {
+    for ((t, events), &boundary) in c.threads.iter_mut().zip(&drained).zip(&boundaries) {
+        let boundary_ns = converter
+            .to_ns(boundary)
+            .clamp(t.last_ns.max(start_ns), end_ns);
+        next_start_ns = next_start_ns.min(boundary_ns);
         let mut spans = Vec::with_capacity(events.len() / 2 + t.carried.len());
         let mut stack: Vec<Open> = Vec::with_capacity(t.carried.len() + 16);
         for carried in t.carried.drain(..) {
@@ -238,8 +260,8 @@ pub fn flush() -> Profile {
             });
             spans.push(Span {
                 function: functions.index(carried.site),
-                start_ns,
-                end_ns: start_ns,
+                start_ns: t.boundary_ns,
+                end_ns: t.boundary_ns,
                 depth: stack.len() as u32 - 1,
                 parent: stack.len().checked_sub(2).map(|p| stack[p].span as u32),
                 flags: SpanFlags {
@@ -248,15 +270,15 @@ pub fn flush() -> Profile {
                 },
             });
         }
-        let mut last_ns = t.last_ns.max(start_ns);
+        let mut last_ns = t.last_ns;
         let mut iter = events.iter().copied();
         while let Some(event) = iter.next() {
             let kind = event.kind();
             if kind == EventKind::Payload {
                 continue; // a payload without its event: skip it
             }
-            // Clamp into [previous event, flush]: cross-core TSC skew is tiny but not zero.
-            let ns = converter.to_ns(event.value()).clamp(last_ns, end_ns);
+            // Clamp into [previous event, boundary]: cross-core TSC skew is tiny but not zero.
+            let ns = converter.to_ns(event.value()).clamp(last_ns, boundary_ns);
             last_ns = ns;
             match kind {
                 EventKind::Enter => {
@@ -304,11 +326,12 @@ pub fn flush() -> Profile {
         }
         // Spans still open: close at the flush, carry into the next profile.
         for open in &stack {
-            spans[open.span].end_ns = end_ns;
+            spans[open.span].end_ns = boundary_ns;
             spans[open.span].flags.incomplete = true;
             t.carried.push(Carried { site: open.site });
         }
-        t.last_ns = last_ns;
+        t.last_ns = last_ns.max(boundary_ns);
+        t.boundary_ns = boundary_ns;
         let dropped_now = t.shared.ring.dropped();
         let dropped = dropped_now - t.reported_dropped;
         t.reported_dropped = dropped_now;
@@ -398,7 +421,7 @@ pub fn flush() -> Profile {
                 continued: open.continued,
             },
         });
-        open.start_ns = end_ns;
+        open.start_ns = next_start_ns;
         open.continued = true;
     }
     async_spans.sort_by_key(|s| (s.start_ns, s.id));
@@ -414,7 +437,7 @@ pub fn flush() -> Profile {
     let lost_now = recorder::lost_events();
     let lost = lost_now - c.reported_lost;
     c.reported_lost = lost_now;
-    c.last_flush_ns = end_ns;
+    c.next_start_ns = next_start_ns;
     let clock = ClockInfo {
         kind: clock::kind(),
         ticks_per_second: c.timebase.as_ref().map_or(1e9, Timebase::ticks_per_second),
@@ -444,16 +467,19 @@ struct FunctionTable {
 impl FunctionTable {
     fn index(&mut self, info: &'static FunctionInfo) -> u32 {
         let entries = &mut self.entries;
-        *self.index.entry(std::ptr::from_ref(info)).or_insert_with(|| {
-            entries.push(FunctionEntry {
-                name: info.name().into_owned(),
-                module_path: info.module_path().to_owned(),
-                file: info.file().to_owned(),
-                line: info.line(),
-                kind: info.kind(),
-            });
-            entries.len() as u32 - 1
-        })
+        *self
+            .index
+            .entry(std::ptr::from_ref(info))
+            .or_insert_with(|| {
+                entries.push(FunctionEntry {
+                    name: info.name().into_owned(),
+                    module_path: info.module_path().to_owned(),
+                    file: info.file().to_owned(),
+                    line: info.line(),
+                    kind: info.kind(),
+                });
+                entries.len() as u32 - 1
+            })
     }
 }
 

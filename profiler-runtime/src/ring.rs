@@ -355,10 +355,16 @@ mod tests {
         for i in 0..8 {
             assert!(producer.push_reserving(i));
         }
-        assert!(!producer.push_reserving(99), "no room for an enter and its exit");
+        assert!(
+            !producer.push_reserving(99),
+            "no room for an enter and its exit"
+        );
         assert!(!producer.push(99), "reserved slots are not free");
         for i in 0..8 {
-            assert!(producer.push_reserved(100 + i), "a reservation is always honoured");
+            assert!(
+                producer.push_reserved(100 + i),
+                "a reservation is always honoured"
+            );
         }
         assert!(!producer.push_reserved(7), "ring is full");
         let mut out = Vec::new();
