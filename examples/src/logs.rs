@@ -134,7 +134,7 @@ pub struct EndpointStats {
 #[profile]
 impl EndpointStats {
     /// Adds one record.
-    pub fn add(&mut self, record: Record) {
+    pub fn add(&mut self, record: &Record) {
         if record.status >= 500 {
             self.errors += 1;
         }
@@ -161,7 +161,7 @@ pub fn analyze_chunk(lines: &[String]) -> EndpointStats {
     let mut stats = EndpointStats::default();
     for line in lines {
         match parse_line(line) {
-            Some(record) => stats.add(record),
+            Some(record) => stats.add(&record),
             None => stats.malformed += 1,
         }
     }

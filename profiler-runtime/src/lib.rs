@@ -197,7 +197,7 @@ impl Config {
     /// `out/run.speedscope.json`. Missing directories are created. `PROFILER_OUTPUT` overrides it.
     #[must_use]
     pub fn output(mut self, prefix: impl AsRef<Path>) -> Self {
-        self.output = prefix.as_ref().to_owned();
+        prefix.as_ref().clone_into(&mut self.output);
         self
     }
 

@@ -164,7 +164,8 @@ fn record_exit(site: &'static FunctionInfo) {
 fn exit_slow(producer: &Producer<Event>, event: Event) {
     // Only reachable without a reservation (a guard dropped after its thread detached): the
     // collector closes the span at the flush and marks it incomplete.
-    if !(producer.refresh() && producer.push_reserved(event)) && !producer.add_dropped(1) {
+    let recorded = producer.refresh() && producer.push_reserved(event);
+    if !recorded && !producer.add_dropped(1) {
         count_lost(1);
     }
 }
@@ -215,9 +216,7 @@ fn attach(producer: &Producer<Event>) -> bool {
     if !can_register {
         return false;
     }
-    let Some(thread) = collect::register_current_thread() else {
-        return false;
-    };
+    let thread = collect::register_current_thread();
     if !producer.attach(thread.ring) {
         thread.exited.store(true, Ordering::Release);
         return false;
