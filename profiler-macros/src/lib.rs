@@ -29,6 +29,12 @@
 //! | `#[profile] impl Source for Pool { fn get }` | `<my_crate::db::Pool as Source>::get` |
 //! | `#[profile] trait Source { fn get }` (default body) | `my_crate::db::Source::get` |
 //! | `#[profile] fn get(&self)` alone in an `impl` | `my_crate::db::Pool::get`: the type is read from `type_name::<Self>()` on the first call |
+//! | `#[profile] fn helper()` alone in an `impl`, mentioning neither `self` nor `Self` | `my_crate::db::helper` (nothing tells it is a method: put the attribute on the block) |
+//! | `#[profile(name = "pool get")]` | `pool get` |
+//!
+//! A method resolved at run time keeps the first receiver type it sees, without generic
+//! arguments: a default trait method called for several types records under the first one's
+//! name. Put `#[profile]` on the `impl` blocks (or on the `trait`) to get one name per type.
 //!
 //! # Expansion
 //!
