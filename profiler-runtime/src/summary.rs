@@ -196,7 +196,12 @@ fn write_function_table<W: Write + ?Sized>(
         .filter(|f| f.calls == 0 && f.total_ns == 0)
         .count();
     if never > 0 {
-        writeln!(out, "({never} registered functions were never called)")?;
+        let (noun, verb) = if never == 1 {
+            ("function", "was")
+        } else {
+            ("functions", "were")
+        };
+        writeln!(out, "({never} registered {noun} {verb} never called)")?;
     }
     Ok(())
 }
