@@ -441,3 +441,33 @@ fn bad_profile_files_are_clear_errors_naming_the_file() {
     assert!(matches!(missing.kind(), ReadErrorKind::Io(_)));
     assert!(missing.to_string().contains("missing.json"));
 }
+
+/// Compares `actual` with `tests/fixtures/<name>`; `PROFILER_BLESS=1` rewrites the file.
+fn golden(name: &str, actual: &[u8]) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name);
+    if std::env::var_os("PROFILER_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (PROFILER_BLESS=1 creates it)", path.display()));
+    assert!(
+        expected == actual,
+        "{} differs; if intended, run with PROFILER_BLESS=1\n--- actual ---\n{}",
+        path.display(),
+        String::from_utf8_lossy(actual)
+    );
+}
+
+#[test]
+fn csv_and_folded_match_their_golden_files() {
+    let report = ProfileReport::new(&awkward_profile());
+    let mut csv = Vec::new();
+    write_csv(&report, &mut csv).unwrap();
+    golden("awkward.csv", &csv);
+    let mut folded = Vec::new();
+    write_folded(&report, &mut folded).unwrap();
+    golden("awkward.folded", &folded);
+}
