@@ -245,13 +245,15 @@ impl<T: Copy + Send + 'static> Producer<T> {
     #[inline(always)]
     pub(crate) fn push_reserved(&self, value: T) -> bool {
         let head = self.head.get();
+        // Read before the slot write, which the compiler would otherwise assume may change it.
+        let committed = self.committed.get();
         if head == self.limit.get() {
             return false;
         }
         self.write(value);
         // Normally `committed` stays put (one reservation became one used slot); without a
         // reservation it must grow with `head`.
-        self.committed.set(self.committed.get().max(head + 1));
+        self.committed.set(committed.max(head + 1));
         true
     }
 
@@ -309,32 +311,37 @@ impl<T: Copy + Send + 'static> Producer<T> {
     /// Writes `value` at `head` and publishes it. Callers checked `head < limit`.
     #[inline(always)]
     fn write(&self, value: T) {
-        let head = self.write_unpublished(value);
-        if let Some(ring) = self.ring.get() {
+        // The ring is loaded once for the slot write and the publication: a second `self.ring`
+        // load after the slot write would be a real reload, as the compiler cannot tell the slot
+        // from our cells.
+        if let Some((ring, head)) = self.write_unpublished(value) {
             // Pairs with the consumer's `Acquire` load: the slot write above is visible first.
             ring.head.0.store(head, Ordering::Release);
         }
     }
 
     /// Writes `value` at `head` and advances our mirror of `head` without publishing it; returns
-    /// the new head. Callers checked `head < limit`.
+    /// the ring and the new head (`None`, writing nothing, while detached). Callers checked
+    /// `head < limit`.
     #[inline(always)]
-    fn write_unpublished(&self, value: T) -> usize {
+    fn write_unpublished(&self, value: T) -> Option<(&'static Ring<T>, usize)> {
         let head = self.head.get();
         // `limit > head` implies attached: while detached `limit == 0`, and every caller checked
         // `head < limit` (directly or through `committed <= limit`).
-        let Some(ring) = self.ring.get() else {
-            return head;
-        };
+        let ring = self.ring.get()?;
         debug_assert!(head < self.limit.get());
-        let slot = &ring.slots[head & ring.mask];
+        let index = head & ring.mask;
+        debug_assert!(index < ring.slots.len());
+        // SAFETY: `index <= mask` and `slots.len() == mask + 1`: `leak` allocates exactly
+        // `mask + 1` slots and neither field changes afterwards.
+        let slot = unsafe { ring.slots.get_unchecked(index) };
         // SAFETY: we hold the ring's claim, so no other producer writes; `head < limit =
         // cached_tail + capacity <= tail + capacity`, so the consumer has finished reading this
         // slot (it read it before storing a tail above `head - capacity`, and our cached tail came
         // from an `Acquire` load of that store) and will not read it before we publish `head + 1`.
         unsafe { (*slot.get()).write(value) };
         self.head.set(head + 1);
-        head + 1
+        Some((ring, head + 1))
     }
 }
 
@@ -355,10 +362,16 @@ mod tests {
         for i in 0..8 {
             assert!(producer.push_reserving(i));
         }
-        assert!(!producer.push_reserving(99), "no room for an enter and its exit");
+        assert!(
+            !producer.push_reserving(99),
+            "no room for an enter and its exit"
+        );
         assert!(!producer.push(99), "reserved slots are not free");
         for i in 0..8 {
-            assert!(producer.push_reserved(100 + i), "a reservation is always honoured");
+            assert!(
+                producer.push_reserved(100 + i),
+                "a reservation is always honoured"
+            );
         }
         assert!(!producer.push_reserved(7), "ring is full");
         let mut out = Vec::new();
