@@ -12,6 +12,8 @@ use std::time::Instant;
 use crate::work;
 
 /// Reads the time-stamp counter (x86-64), or nanoseconds of [`Instant`] elsewhere.
+// A floor must not pay for a call: inlined as the runtime's clock read is.
+#[allow(clippy::inline_always)]
 #[inline(always)]
 pub fn ticks() -> u64 {
     #[cfg(target_arch = "x86_64")]
@@ -55,6 +57,8 @@ thread_local! {
     static MODEL_HEAD: Cell<usize> = const { Cell::new(0) };
 }
 
+// Inlined like the runtime's push, for the same reason.
+#[allow(clippy::inline_always)]
 #[inline(always)]
 fn model_store(word: u64, site: u64) {
     let head = MODEL_HEAD.get();

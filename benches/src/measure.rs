@@ -79,7 +79,7 @@ pub fn peak_rss_bytes() -> Option<u64> {
 pub fn mib(bytes: Option<u64>) -> String {
     bytes.map_or_else(
         || "n/a".to_owned(),
-        |b| format!("{:.1}", b as f64 / (1 << 20) as f64),
+        |b| format!("{:.1}", b as f64 / f64::from(1u32 << 20)),
     )
 }
 

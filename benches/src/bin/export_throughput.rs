@@ -94,6 +94,28 @@ fn write_file(
     Ok(std::fs::metadata(path)?.len())
 }
 
+/// Bytes per buffered event, and the peak over the start against the events' own size.
+fn report_memory(events: u64, rss_start: Option<u64>, rss_buffered: Option<u64>) {
+    let event_size = std::mem::size_of::<[u64; 2]>();
+    if let (Some(before), Some(after)) = (rss_start, rss_buffered) {
+        println!(
+            "buffered: RSS grew {} MiB for {events} events = {:.2} bytes per event (an event is 16 bytes: \
+             `Event` is asserted to be 16 in recorder.rs, here {event_size})",
+            mib(Some(after.saturating_sub(before))),
+            after.saturating_sub(before) as f64 / events as f64,
+        );
+    }
+    if let (Some(peak), Some(before)) = (peak_rss_bytes(), rss_start) {
+        let own = events * 16;
+        println!(
+            "peak RSS over the start: {} MiB = {:.2}x the events' own size ({} MiB)",
+            mib(Some(peak.saturating_sub(before))),
+            peak.saturating_sub(before) as f64 / own as f64,
+            mib(Some(own)),
+        );
+    }
+}
+
 fn throughput(options: &Options) -> std::io::Result<()> {
     let calls_per_thread = options.events / 20 / THREADS;
     let events = calls_per_thread * 20 * THREADS;
@@ -181,24 +203,7 @@ fn throughput(options: &Options) -> std::io::Result<()> {
         secs(merged.wall + speedscope_time.wall)
     );
 
-    let event_size = std::mem::size_of::<[u64; 2]>();
-    if let (Some(before), Some(after)) = (rss_start, rss_buffered) {
-        println!(
-            "buffered: RSS grew {} MiB for {events} events = {:.2} bytes per event (an event is 16 bytes: \
-             `Event` is asserted to be 16 in recorder.rs, here {event_size})",
-            mib(Some(after.saturating_sub(before))),
-            after.saturating_sub(before) as f64 / events as f64,
-        );
-    }
-    if let (Some(peak), Some(before)) = (peak_rss_bytes(), rss_start) {
-        let own = events * 16;
-        println!(
-            "peak RSS over the start: {} MiB = {:.2}x the events' own size ({} MiB)",
-            mib(Some(peak.saturating_sub(before))),
-            peak.saturating_sub(before) as f64 / own as f64,
-            mib(Some(own)),
-        );
-    }
+    report_memory(events, rss_start, rss_buffered);
     println!(
         "`Span` in the merged profile: {} bytes",
         std::mem::size_of::<profiler_runtime::Span>()
