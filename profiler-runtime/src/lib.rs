@@ -70,17 +70,31 @@
 //! | `PROFILER_FORMATS` | comma-separated formats the guard writes: `chrome`, `speedscope` |
 //! | `PROFILER_ENABLED` | `0`/`false`/`off` starts with recording switched off (read by [`Config::init`]) |
 //! | `PROFILER_BUFFER_EVENTS` | ring capacity in events for each thread |
+//! | `PROFILER_SAMPLE_RATE`, `PROFILER_TAIL_THRESHOLD`, `PROFILER_SLA`, `PROFILER_AGGREGATE` | production modes per request root: see [`sampling`] |
+//!
+//! # In production
+//!
+//! Requests begun with [`ProfileContext::request`] follow a per-root policy: head sampling and
+//! tail (slow-request) profiling ([`sampling`]), with a flight recorder of the last slow
+//! requests; always-on per-root and per-function latency histograms ([`aggregate`]); SLA alerts
+//! on a background thread ([`alert`]); and Prometheus metrics, served on `/metrics` with the
+//! `metrics-server` feature ([`prometheus`]). `docs/production.md` has the measured overheads.
 #![warn(missing_docs)]
 
+pub mod aggregate;
+pub mod alert;
+mod calibration;
 mod clock;
 mod collect;
 mod context;
 pub mod export;
 mod future;
 mod profile;
+pub mod prometheus;
 mod recorder;
 mod registry;
 mod ring;
+pub mod sampling;
 
 use std::path::{Path, PathBuf};
 
@@ -88,9 +102,7 @@ pub use clock::ClockKind;
 pub use collect::{buffer_capacity, flush, set_buffer_capacity, DEFAULT_BUFFER_EVENTS};
 pub use context::ProfileContext;
 pub use future::ProfiledFuture;
-pub use profile::{
-    AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline,
-};
+pub use profile::{AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline};
 pub use recorder::{disable, enable, is_enabled, SpanGuard};
 pub use registry::{registered_functions, FunctionInfo, FunctionKind};
 
@@ -119,13 +131,14 @@ use export::{ExportError, Format};
 macro_rules! profile_scope {
     ($name:literal) => {
         let __profiler_scope_guard = {
-            static __PROFILER_SITE: $crate::__private::FunctionInfo = $crate::__private::FunctionInfo::new(
-                $name,
-                ::core::module_path!(),
-                ::core::file!(),
-                ::core::line!(),
-                $crate::__private::FunctionKind::Scope,
-            );
+            static __PROFILER_SITE: $crate::__private::FunctionInfo =
+                $crate::__private::FunctionInfo::new(
+                    $name,
+                    ::core::module_path!(),
+                    ::core::file!(),
+                    ::core::line!(),
+                    $crate::__private::FunctionKind::Scope,
+                );
             $crate::__private::inventory::submit! {
                 $crate::__private::Registration(&__PROFILER_SITE)
             }
@@ -244,9 +257,12 @@ impl Config {
         if let Some(events) = self.buffer_events {
             set_buffer_capacity(events);
         }
-        let env_enabled = std::env::var("PROFILER_ENABLED")
-            .ok()
-            .map(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "false" | "off" | "no"));
+        let env_enabled = std::env::var("PROFILER_ENABLED").ok().map(|v| {
+            !matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "0" | "false" | "off" | "no"
+            )
+        });
         if self.enabled.or(env_enabled).unwrap_or(true) {
             enable();
         } else {
