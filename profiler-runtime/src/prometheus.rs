@@ -79,7 +79,7 @@ pub fn render_snapshot(snapshot: &Snapshot, alerts: alert::AlertStats) -> String
     );
     for root in &snapshot.roots {
         let mut bounds = DEFAULT_BUCKETS.to_vec();
-        let sla = root.sla_threshold_ns.map(|ns| ns as f64 * 1e-9);
+        let sla = root.sla_threshold_ns.map(|ns| ns as f64 / 1e9);
         if let Some(sla) = sla {
             bounds.push(sla);
             bounds.sort_by(f64::total_cmp);
@@ -126,7 +126,7 @@ pub fn render_snapshot(snapshot: &Snapshot, alerts: alert::AlertStats) -> String
         "profiler_sla_threshold_seconds",
         "gauge",
         "The SLA threshold of each root that has one.",
-        &|r| r.sla_threshold_ns.map(|ns| float(ns as f64 * 1e-9)),
+        &|r| r.sla_threshold_ns.map(|ns| float(ns as f64 / 1e9)),
     );
     header(
         &mut out,
@@ -202,7 +202,7 @@ pub fn render_snapshot(snapshot: &Snapshot, alerts: alert::AlertStats) -> String
         "profiler_probe_cost_seconds",
         "gauge",
         "Measured cost of one probe (enter and exit).",
-        float(snapshot.probe_cost_ns * 1e-9),
+        float(snapshot.probe_cost_ns / 1e9),
     );
     single(
         &mut out,
@@ -316,7 +316,7 @@ fn histogram(
         out,
         &format!("{name}_sum"),
         labels,
-        &float(h.sum_ns() * 1e-9),
+        &float(h.sum_ns() / 1e9),
     );
     sample(out, &format!("{name}_count"), labels, &count.to_string());
 }

@@ -395,7 +395,11 @@ impl Request {
             let sampled = threshold >= ALWAYS || random_u32() < threshold;
             let walk = aggregate::is_enabled();
             let hold = walk || root.tail_ticks.load(Ordering::Relaxed) > 0;
-            if hold && recorder::with_attached_producer(|p| p.hold().is_some()) == Some(true) {
+            // Attaching (the thread's first event allocates its buffer) happens here, before the
+            // request's clock starts, for every recorded request.
+            let held = (hold || sampled)
+                && recorder::with_attached_producer(|p| hold && p.hold().is_some()) == Some(true);
+            if held {
                 Mode::Held { sampled, walk }
             } else if sampled {
                 Mode::Plain
