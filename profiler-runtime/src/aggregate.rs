@@ -28,7 +28,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::calibration;
@@ -37,6 +37,31 @@ use crate::registry::FunctionInfo;
 
 /// Whether per-function aggregation is on.
 static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// The fraction of requests whose calls are timed, as `rate * 2^32`.
+static TIMING_THRESHOLD: AtomicU64 = AtomicU64::new(DEFAULT_TIMING_RATE_BITS);
+
+/// Default fraction of requests whose calls are timed when aggregating: 1 in 16.
+pub const DEFAULT_TIMING_RATE: f64 = 1.0 / 16.0;
+const DEFAULT_TIMING_RATE_BITS: u64 = 1 << 28;
+
+/// Sets the fraction of requests (`0.0..=1.0`) whose profiled calls are timed into the
+/// per-function histograms while aggregating; the calls of the other requests are only counted.
+/// Default [`DEFAULT_TIMING_RATE`]: timing a call costs two clock reads and two buffer writes, and
+/// reading them back when the request ends, where counting it costs a few instructions. Call counts
+/// stay exact either way. Requests recorded for another reason (sampled, tail mode) are always
+/// timed.
+pub fn set_timing_rate(rate: f64) {
+    TIMING_THRESHOLD.store(
+        (rate.clamp(0.0, 1.0) * (1u64 << 32) as f64) as u64,
+        Ordering::Relaxed,
+    );
+}
+
+/// [`set_timing_rate`]'s value as `rate * 2^32`.
+pub(crate) fn timing_threshold() -> u64 {
+    TIMING_THRESHOLD.load(Ordering::Relaxed)
+}
 
 /// Turns per-function aggregation on or off (per-root figures are always kept). Off by default,
 /// unless `PROFILER_AGGREGATE=1`. Takes effect for requests that begin afterwards.
@@ -622,6 +647,95 @@ fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
         .flatten()
 }
 
+/// Call counts of the current request on this thread, for the calls that are counted and not
+/// timed: a small open-addressing table keyed by the site's address, emptied into the thread's
+/// table when the request ends.
+struct CallCounts {
+    slots: [(Option<&'static FunctionInfo>, u64); COUNT_SLOTS],
+    /// Sites that found no free slot nearby (rare: more than a few dozen distinct functions).
+    overflow: Vec<(&'static FunctionInfo, u64)>,
+}
+
+const COUNT_SLOTS: usize = 128;
+
+impl CallCounts {
+    #[inline]
+    fn add(&mut self, site: &'static FunctionInfo) {
+        let start = (address(site) >> 4) % COUNT_SLOTS;
+        for probe in 0..4 {
+            let slot = &mut self.slots[(start + probe) % COUNT_SLOTS];
+            match slot.0 {
+                Some(s) if std::ptr::eq(s, site) => {
+                    slot.1 += 1;
+                    return;
+                }
+                None => {
+                    *slot = (Some(site), 1);
+                    return;
+                }
+                Some(_) => {}
+            }
+        }
+        self.add_overflow(site);
+    }
+
+    #[cold]
+    fn add_overflow(&mut self, site: &'static FunctionInfo) {
+        match self
+            .overflow
+            .iter_mut()
+            .find(|(s, _)| std::ptr::eq(*s, site))
+        {
+            Some((_, n)) => *n += 1,
+            None => self.overflow.push((site, 1)),
+        }
+    }
+
+    fn drain_into(&mut self, table: &mut Table, root: &'static FunctionInfo) {
+        let counted = self
+            .slots
+            .iter_mut()
+            .filter_map(|slot| match std::mem::replace(slot, (None, 0)) {
+                (Some(site), n) => Some((site, n)),
+                (None, _) => None,
+            })
+            .chain(self.overflow.drain(..));
+        for (site, n) in counted {
+            if !std::ptr::eq(site, root) {
+                table.function(site).calls += n;
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Whether calls skipped on this thread (the buffer is closed) are counted.
+    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static COUNTS: std::cell::RefCell<CallCounts> = const {
+        std::cell::RefCell::new(CallCounts { slots: [(None, 0); COUNT_SLOTS], overflow: Vec::new() })
+    };
+}
+
+/// Starts or stops counting the calls this thread skips (a counted request begins or ends).
+pub(crate) fn set_counting(on: bool) {
+    let _ = COUNTING.try_with(|c| c.set(on));
+}
+
+/// Called by the recorder for a call it skips because the buffer is closed: counted when the
+/// request is a counted one.
+#[inline]
+pub(crate) fn skipped_call(site: &'static FunctionInfo) {
+    let _ = COUNTING.try_with(|counting| {
+        if counting.get() {
+            let _ = COUNTS.try_with(|counts| {
+                if let Ok(mut counts) = counts.try_borrow_mut() {
+                    counts.add(site);
+                }
+            });
+        }
+    });
+}
+
 /// Calls its argument with each held event of a request, oldest first.
 pub(crate) type Walk<'a> = &'a dyn Fn(&mut dyn FnMut(Event));
 
@@ -636,6 +750,12 @@ pub(crate) fn record_request(
 ) {
     with_local(|local| {
         let mut table = lock(&local.table);
+        // Calls counted but not timed (the root's own enter among them: not a function call).
+        let _ = COUNTS.try_with(|counts| {
+            if let Ok(mut counts) = counts.try_borrow_mut() {
+                counts.drain_into(&mut table, root);
+            }
+        });
         let cell = table.root(root);
         cell.requests += 1;
         cell.errors += u64::from(outcome.error);

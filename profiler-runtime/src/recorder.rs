@@ -141,7 +141,8 @@ fn record_enter(site: &'static FunctionInfo) -> bool {
 #[inline(never)]
 fn enter_slow(producer: &Producer<Event>, site: &'static FunctionInfo) -> bool {
     if producer.is_closed() {
-        // Inside an unsampled request: not recorded, and not a drop.
+        // Inside an unsampled request: not recorded, and not a drop; counted if aggregating.
+        crate::aggregate::skipped_call(site);
         return false;
     }
     let event = Event::new(EventKind::Enter, clock::now(), site);

@@ -190,6 +190,7 @@ pub fn set_default_sample_rate(rate: f64) {
 /// ```
 /// use std::time::Duration;
 /// use profiler_runtime::{sampling, ProfileContext};
+/// sampling::set_sample_rate("doc_tail", 0.0); // only the tail mode keeps requests
 /// sampling::set_tail_threshold("doc_tail", Some(Duration::from_secs(3600)));
 /// drop(ProfileContext::request("doc_tail")); // fast: recorded, then discarded
 /// let stats = profiler_runtime::aggregate::snapshot();
@@ -363,6 +364,8 @@ enum Mode {
     Plain,
     /// Unsampled: the buffer is closed for the request.
     Closed,
+    /// Aggregating, not timed: the buffer is closed and the skipped calls are counted.
+    Counted,
     /// Recorded and held back; decided at the end.
     Held { sampled: bool, walk: bool },
     /// Inside another request: follows it.
@@ -393,19 +396,34 @@ impl Request {
         } else {
             let threshold = root.sample_threshold.load(Ordering::Relaxed);
             let sampled = threshold >= ALWAYS || random_u32() < threshold;
-            let walk = aggregate::is_enabled();
-            let hold = walk || root.tail_ticks.load(Ordering::Relaxed) > 0;
+            let aggregating = aggregate::is_enabled();
+            let timed = aggregating && {
+                let timing = aggregate::timing_threshold();
+                timing >= ALWAYS || random_u32() < timing
+            };
+            // Recorded requests are held when something decides at their end: the tail mode, or
+            // the aggregation reading their calls back.
+            let hold =
+                root.tail_ticks.load(Ordering::Relaxed) > 0 || timed || (aggregating && sampled);
             // Attaching (the thread's first event allocates its buffer) happens here, before the
             // request's clock starts, for every recorded request.
             let held = (hold || sampled)
                 && recorder::with_attached_producer(|p| hold && p.hold().is_some()) == Some(true);
             if held {
-                Mode::Held { sampled, walk }
-            } else if sampled {
+                Mode::Held {
+                    sampled,
+                    walk: aggregating,
+                }
+            } else if sampled && !aggregating {
                 Mode::Plain
             } else {
                 recorder::with_producer(Producer::close);
-                Mode::Closed
+                if aggregating {
+                    aggregate::set_counting(true);
+                    Mode::Counted
+                } else {
+                    Mode::Closed
+                }
             }
         };
         Some(Request {
@@ -437,6 +455,10 @@ impl Request {
             Mode::Plain => outcome.sampled = true,
             Mode::Nested => {}
             Mode::Closed => {
+                recorder::with_producer(Producer::open);
+            }
+            Mode::Counted => {
+                aggregate::set_counting(false);
                 recorder::with_producer(Producer::open);
             }
             Mode::Held { sampled, walk } => {

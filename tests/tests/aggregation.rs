@@ -32,6 +32,7 @@ fn render() {
 fn counts_are_exact_and_merged_across_threads() {
     let _serial = serial();
     aggregate::set_enabled(true);
+    aggregate::set_timing_rate(1.0);
     sampling::set_sample_rate("aggregation_api", 0.0);
     let before = aggregate::snapshot();
     let threads: Vec<_> = (0..4)
@@ -73,13 +74,58 @@ fn counts_are_exact_and_merged_across_threads() {
     // Nothing of the discarded requests reached the timeline.
     let profile = flush();
     assert_eq!(profile.span_count(), 0, "{}", profile.render_tree());
+    aggregate::set_timing_rate(aggregate::DEFAULT_TIMING_RATE);
     aggregate::set_enabled(false);
+}
+
+#[test]
+fn untimed_requests_still_count_every_call() {
+    let _serial = serial();
+    aggregate::set_enabled(true);
+    aggregate::set_timing_rate(0.0);
+    sampling::set_sample_rate("aggregation_counted", 0.0);
+    let before = aggregate::snapshot();
+    for _ in 0..100 {
+        let _request = ProfileContext::request("aggregation_counted");
+        lookup();
+        render();
+    }
+    let window = aggregate::snapshot().since(&before);
+    let lookups = window.function("aggregation::lookup").unwrap();
+    assert_eq!(lookups.calls, 200, "exact, though none was timed");
+    assert_eq!(lookups.histogram.count(), 0);
+    assert_eq!(window.function("aggregation::render").unwrap().calls, 100);
+    assert!(
+        window.function("aggregation_counted").is_none(),
+        "the root is not a function"
+    );
+    assert_eq!(window.root("aggregation_counted").unwrap().requests, 100);
+    assert_eq!(window.probes, 100, "only the requests were timed");
+    // A mix: some requests timed, all counted.
+    aggregate::set_timing_rate(0.5);
+    let before = aggregate::snapshot();
+    for _ in 0..200 {
+        let _request = ProfileContext::request("aggregation_counted");
+        lookup();
+    }
+    let window = aggregate::snapshot().since(&before);
+    let lookups = window.function("aggregation::lookup").unwrap();
+    assert_eq!(lookups.calls, 200);
+    assert!(
+        (40..160).contains(&lookups.histogram.count()),
+        "{}",
+        lookups.histogram.count()
+    );
+    aggregate::set_timing_rate(aggregate::DEFAULT_TIMING_RATE);
+    aggregate::set_enabled(false);
+    flush();
 }
 
 #[test]
 fn durations_include_callees_and_quantiles_are_ordered() {
     let _serial = serial();
     aggregate::set_enabled(true);
+    aggregate::set_timing_rate(1.0);
     for _ in 0..3 {
         let _request = ProfileContext::request("aggregation_sleepy");
         profile_scope!("aggregation::sleep");
@@ -94,6 +140,7 @@ fn durations_include_callees_and_quantiles_are_ordered() {
     assert!(root.quantile(0.5).unwrap() >= sleep.quantile(0.5).unwrap() * 0.97);
     let (p50, p99) = (root.quantile(0.5).unwrap(), root.quantile(0.99).unwrap());
     assert!(p50 <= p99 && p99 <= root.max_ns() * 1.02);
+    aggregate::set_timing_rate(aggregate::DEFAULT_TIMING_RATE);
     aggregate::set_enabled(false);
     flush();
 }
