@@ -695,7 +695,7 @@ impl CallCounts {
         let counted = self
             .slots
             .iter_mut()
-            .filter_map(|slot| match std::mem::replace(slot, (None, 0)) {
+            .filter_map(|slot| match std::mem::take(slot) {
                 (Some(site), n) => Some((site, n)),
                 (None, _) => None,
             })

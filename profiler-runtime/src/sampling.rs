@@ -254,15 +254,15 @@ impl Root {
         let tail = s.tails.get(self.name).copied().unwrap_or(s.default_tail);
         let sla = s.slas.get(self.name).copied().flatten();
         drop(s);
-        let ticks = |d: Duration| calibration::ns_to_ticks(d.as_nanos() as u64).max(1);
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let ticks = |d: Duration| calibration::ns_to_ticks(ns(d)).max(1);
         self.sample_threshold
             .store((rate * ALWAYS as f64) as u64, Ordering::Relaxed);
         self.tail_ticks
             .store(tail.map_or(0, ticks), Ordering::Relaxed);
         self.sla_ticks
             .store(sla.map_or(0, ticks), Ordering::Relaxed);
-        self.sla_ns
-            .store(sla.map_or(0, |d| d.as_nanos() as u64), Ordering::Relaxed);
+        self.sla_ns.store(sla.map_or(0, ns), Ordering::Relaxed);
         self.epoch.store(epoch, Ordering::Relaxed);
     }
 }
@@ -407,9 +407,9 @@ impl Request {
                 root.tail_ticks.load(Ordering::Relaxed) > 0 || timed || (aggregating && sampled);
             // Attaching (the thread's first event allocates its buffer) happens here, before the
             // request's clock starts, for every recorded request.
-            let held = (hold || sampled)
+            let holding = (hold || sampled)
                 && recorder::with_attached_producer(|p| hold && p.hold().is_some()) == Some(true);
-            if held {
+            if holding {
                 Mode::Held {
                     sampled,
                     walk: aggregating,
