@@ -1,5 +1,5 @@
 //! SLA alerts: a callback for each request slower than its root's SLA threshold
-//! ([`sampling::set_sla`](crate::sampling::set_sla)), rate-limited, run on a background thread.
+//! ([`sampling::set_sla`]), rate-limited, run on a background thread.
 //!
 //! The request's thread only hands the violation to a bounded queue (and only when a callback is
 //! set); the thread `profiler-alerts` applies the rate limit, builds the trace of tail-recorded
@@ -45,7 +45,7 @@ pub struct AlertStats {
     pub delivered: u64,
     /// Violations not handed over: rate limit, full queue, or a callback that panicked.
     pub suppressed: u64,
-    /// Flight-recorder dumps written after an alert, and dumps that failed.
+    /// Flight-recorder dumps written after an alert ([`dump_on_alert`]).
     pub dumps: u64,
     /// Dumps that could not be written.
     pub dump_errors: u64,
@@ -151,7 +151,7 @@ pub fn set_rate_limit(max: u32, per: Duration) {
 }
 
 /// After each delivered alert, write the flight recorder to `prefix` (plus `.trace.json` and
-/// `.speedscope.json`, see [`sampling::dump_flight_recorder`](crate::sampling::dump_flight_recorder));
+/// `.speedscope.json`, see [`sampling::dump_flight_recorder`]);
 /// `None` stops it.
 pub fn dump_on_alert(prefix: Option<PathBuf>) {
     *shared()
