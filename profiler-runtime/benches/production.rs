@@ -243,7 +243,11 @@ fn overhead_table() {
     let (_, per_batch, _) = quartiles(&mut baseline);
     let per_request = per_batch / BATCH as f64;
     println!();
-    let clock = if thread_cpu_seconds().is_some() { "thread CPU time" } else { "wall time" };
+    let clock = if thread_cpu_seconds().is_some() {
+        "thread CPU time"
+    } else {
+        "wall time"
+    };
     println!("overhead per mode ({clock}): median over {ROUNDS} interleaved rounds of {BATCH} requests each");
     println!(
         "(100 profiled calls per request; {:.1} us per request without profiling = {:.2} M calls/s)",

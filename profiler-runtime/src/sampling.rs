@@ -68,17 +68,19 @@ struct Settings {
 /// Bumped on every settings change; roots compare it with the one they applied.
 static EPOCH: AtomicU64 = AtomicU64::new(1);
 
+static SETTINGS: OnceLock<Mutex<Settings>> = OnceLock::new();
+
 fn settings() -> MutexGuard<'static, Settings> {
-    static SETTINGS: OnceLock<Mutex<Settings>> = OnceLock::new();
     SETTINGS
         .get_or_init(|| Mutex::new(Settings::from_env()))
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Makes sure the environment has been read (so code settings made afterwards win).
+/// Makes sure the environment has been read (so code settings made afterwards win). After the
+/// first call, one atomic load: no lock.
 pub(crate) fn settings_loaded() {
-    drop(settings());
+    SETTINGS.get_or_init(|| Mutex::new(Settings::from_env()));
 }
 
 fn change(f: impl FnOnce(&mut Settings)) {
