@@ -183,9 +183,7 @@ impl Converter<'_> {
         let anchors = self.anchors;
         if anchors.len() == 1 {
             // Not calibrated yet (no flush since the first event): assume ticks are ns.
-            return anchors[0]
-                .ns
-                .saturating_add_signed(ticks.wrapping_sub(anchors[0].ticks) as i64);
+            return anchors[0].ns.saturating_add_signed(ticks.wrapping_sub(anchors[0].ticks) as i64);
         }
         let in_segment = |s: usize| {
             (s == 0 || ticks >= anchors[s].ticks)

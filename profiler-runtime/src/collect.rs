@@ -6,9 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::clock::{self, Timebase};
-use crate::profile::{
-    AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline,
-};
+use crate::profile::{AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline};
 use crate::recorder::{self, Event, EventKind};
 use crate::registry::{self, FunctionInfo};
 use crate::ring::Ring;
@@ -446,19 +444,16 @@ struct FunctionTable {
 impl FunctionTable {
     fn index(&mut self, info: &'static FunctionInfo) -> u32 {
         let entries = &mut self.entries;
-        *self
-            .index
-            .entry(std::ptr::from_ref(info))
-            .or_insert_with(|| {
-                entries.push(FunctionEntry {
-                    name: info.name().into_owned(),
-                    module_path: info.module_path().to_owned(),
-                    file: info.file().to_owned(),
-                    line: info.line(),
-                    kind: info.kind(),
-                });
-                entries.len() as u32 - 1
-            })
+        *self.index.entry(std::ptr::from_ref(info)).or_insert_with(|| {
+            entries.push(FunctionEntry {
+                name: info.name().into_owned(),
+                module_path: info.module_path().to_owned(),
+                file: info.file().to_owned(),
+                line: info.line(),
+                kind: info.kind(),
+            });
+            entries.len() as u32 - 1
+        })
     }
 }
 

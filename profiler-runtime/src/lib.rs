@@ -102,7 +102,9 @@ pub use clock::ClockKind;
 pub use collect::{buffer_capacity, flush, set_buffer_capacity, DEFAULT_BUFFER_EVENTS};
 pub use context::ProfileContext;
 pub use future::ProfiledFuture;
-pub use profile::{AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline};
+pub use profile::{
+    AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline,
+};
 pub use recorder::{disable, enable, is_enabled, SpanGuard};
 pub use registry::{registered_functions, FunctionInfo, FunctionKind};
 
@@ -131,14 +133,13 @@ use export::{ExportError, Format};
 macro_rules! profile_scope {
     ($name:literal) => {
         let __profiler_scope_guard = {
-            static __PROFILER_SITE: $crate::__private::FunctionInfo =
-                $crate::__private::FunctionInfo::new(
-                    $name,
-                    ::core::module_path!(),
-                    ::core::file!(),
-                    ::core::line!(),
-                    $crate::__private::FunctionKind::Scope,
-                );
+            static __PROFILER_SITE: $crate::__private::FunctionInfo = $crate::__private::FunctionInfo::new(
+                $name,
+                ::core::module_path!(),
+                ::core::file!(),
+                ::core::line!(),
+                $crate::__private::FunctionKind::Scope,
+            );
             $crate::__private::inventory::submit! {
                 $crate::__private::Registration(&__PROFILER_SITE)
             }
@@ -257,12 +258,9 @@ impl Config {
         if let Some(events) = self.buffer_events {
             set_buffer_capacity(events);
         }
-        let env_enabled = std::env::var("PROFILER_ENABLED").ok().map(|v| {
-            !matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "0" | "false" | "off" | "no"
-            )
-        });
+        let env_enabled = std::env::var("PROFILER_ENABLED")
+            .ok()
+            .map(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "false" | "off" | "no"));
         if self.enabled.or(env_enabled).unwrap_or(true) {
             enable();
         } else {

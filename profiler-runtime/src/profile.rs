@@ -155,11 +155,7 @@ impl Profile {
             let _ = writeln!(out, "thread {}", thread.name);
             for span in &thread.spans {
                 let indent = "  ".repeat(span.depth as usize + 1);
-                let marker = if span.flags.incomplete {
-                    " (incomplete)"
-                } else {
-                    ""
-                };
+                let marker = if span.flags.incomplete { " (incomplete)" } else { "" };
                 let _ = writeln!(out, "{indent}{}{marker}", self.function(span.function).name);
             }
         }

@@ -231,8 +231,7 @@ pub(crate) fn with_producer<R>(f: impl FnOnce(&Producer<Event>) -> R) -> Option<
 /// Gives this thread a ring and arranges for it to be released when the thread exits.
 fn attach(producer: &Producer<Event>) -> bool {
     // A thread being torn down cannot register its exit hook: it records nothing more.
-    let Ok(can_register) =
-        THREAD_EXIT.try_with(|slot| slot.try_borrow().is_ok_and(|s| s.is_none()))
+    let Ok(can_register) = THREAD_EXIT.try_with(|slot| slot.try_borrow().is_ok_and(|s| s.is_none()))
     else {
         return false;
     };

@@ -43,11 +43,7 @@ pub fn write_chrome_trace<W: Write + ?Sized>(profile: &Profile, out: &mut W) -> 
     write_str(out, EXPORTER)?;
     out.write_all(b",\"clock\":")?;
     write_str(out, profile.clock.kind.name())?;
-    write!(
-        out,
-        ",\"ticks_per_second\":{:.0}",
-        profile.clock.ticks_per_second
-    )?;
+    write!(out, ",\"ticks_per_second\":{:.0}", profile.clock.ticks_per_second)?;
     out.write_all(b",\"start_ns\":")?;
     write_u64(out, profile.start_ns)?;
     out.write_all(b",\"end_ns\":")?;
@@ -106,10 +102,7 @@ pub fn write_chrome_trace<W: Write + ?Sized>(profile: &Profile, out: &mut W) -> 
             out.write_all(b",\n{\"ph\":\"i\",\"s\":\"t\",\"name\":")?;
             write_str(
                 out,
-                &format!(
-                    "profiler: {} events dropped (buffer full)",
-                    thread.dropped_events
-                ),
+                &format!("profiler: {} events dropped (buffer full)", thread.dropped_events),
             )?;
             out.write_all(b",\"cat\":\"profiler\",\"pid\":")?;
             out.write_all(&pid)?;
@@ -133,11 +126,7 @@ pub fn write_chrome_trace<W: Write + ?Sized>(profile: &Profile, out: &mut W) -> 
             out.write_all(phase)?;
             out.write_all(b"\",\"name\":")?;
             write_str(out, &f.name)?;
-            write!(
-                out,
-                ",\"cat\":\"async\",\"id\":\"0x{:x}\",\"pid\":",
-                span.id
-            )?;
+            write!(out, ",\"cat\":\"async\",\"id\":\"0x{:x}\",\"pid\":", span.id)?;
             out.write_all(&pid)?;
             out.write_all(b",\"tid\":")?;
             write_u64(out, u64::from(tid))?;

@@ -150,12 +150,11 @@ pub fn export_profile(
     format: Option<Format>,
 ) -> Result<(), ExportError> {
     let path = path.as_ref();
-    let format =
-        format
-            .or_else(|| Format::from_path(path))
-            .ok_or_else(|| ExportError::UnknownFormat {
-                path: path.to_owned(),
-            })?;
+    let format = format
+        .or_else(|| Format::from_path(path))
+        .ok_or_else(|| ExportError::UnknownFormat {
+            path: path.to_owned(),
+        })?;
     let io_error = |source| ExportError::Io {
         path: path.to_owned(),
         source,
