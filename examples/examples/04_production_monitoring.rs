@@ -142,6 +142,36 @@ fn main() {
     write(&dir.join("metrics.txt"), &metrics);
     server.stop();
 
+    report();
+
+    // The flight recorder (the last kept requests) and the regular timeline.
+    let written = sampling::dump_flight_recorder(dir.join("flight"), Format::ALL);
+    let timeline = export_profile(
+        &profiler_runtime::flush(),
+        dir.join("sampled.trace.json"),
+        None,
+    );
+    match (written, timeline) {
+        (Ok(paths), Ok(())) => {
+            for path in paths {
+                println!("wrote {}", path.display());
+            }
+            println!("wrote {}", dir.join("sampled.trace.json").display());
+            println!("wrote {}", dir.join("metrics.txt").display());
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
+    if alerts.load(Ordering::Relaxed) == 0 {
+        eprintln!("error: the SLA alert never fired");
+        std::process::exit(1);
+    }
+}
+
+/// Prints what the aggregates, the self-overhead estimate and the alert counters say.
+fn report() {
     // ANCHOR: report
     let snapshot = aggregate::snapshot();
     if let Some(root) = snapshot.root("api_request") {
@@ -178,31 +208,6 @@ fn main() {
         stats.delivered, stats.suppressed
     );
     // ANCHOR_END: report
-
-    // The flight recorder (the last kept requests) and the regular timeline.
-    let written = sampling::dump_flight_recorder(dir.join("flight"), Format::ALL);
-    let timeline = export_profile(
-        &profiler_runtime::flush(),
-        dir.join("sampled.trace.json"),
-        None,
-    );
-    match (written, timeline) {
-        (Ok(paths), Ok(())) => {
-            for path in paths {
-                println!("wrote {}", path.display());
-            }
-            println!("wrote {}", dir.join("sampled.trace.json").display());
-            println!("wrote {}", dir.join("metrics.txt").display());
-        }
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
-            std::process::exit(1);
-        }
-    }
-    if alerts.load(Ordering::Relaxed) == 0 {
-        eprintln!("error: the SLA alert never fired");
-        std::process::exit(1);
-    }
 }
 
 fn scrape(address: &str) -> std::io::Result<String> {
