@@ -145,7 +145,10 @@ fn main() {
     report();
 
     // The flight recorder (the last kept requests) and the regular timeline.
-    let written = sampling::dump_flight_recorder(dir.join("flight"), Format::ALL);
+    let written = sampling::dump_flight_recorder(
+        dir.join("flight"),
+        &[Format::ChromeTrace, Format::Speedscope],
+    );
     let timeline = export_profile(
         &profiler_runtime::flush(),
         dir.join("sampled.trace.json"),

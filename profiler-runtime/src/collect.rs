@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::clock::{self, Timebase};
-use crate::profile::{AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline};
+use crate::profile::{
+    AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline,
+};
 use crate::recorder::{self, Event, EventKind};
 use crate::registry::{self, FunctionInfo};
 use crate::ring::Ring;
@@ -74,6 +76,8 @@ struct ThreadState {
     reported_dropped: u64,
     /// The last timestamp merged, to keep the thread's timeline monotonic.
     last_ns: u64,
+    /// When the last flush drained this thread (ns): spans carried from it continue from here.
+    boundary_ns: u64,
 }
 
 /// An async begin/end seen in a ring, before matching.
@@ -101,8 +105,9 @@ struct Collector {
     pool: Vec<&'static ThreadShared>,
     next_tid: u32,
     timebase: Option<Timebase>,
-    /// End of the last profile.
-    last_flush_ns: u64,
+    /// Start of the next profile: the earliest moment the last flush drained a thread (events
+    /// recorded after a thread's drain belong to the next profile).
+    next_start_ns: u64,
     open_async: BTreeMap<u64, OpenAsync>,
     /// Async ends that did not fit in their thread's ring.
     spilled: Vec<(Event, u64)>,
@@ -116,7 +121,7 @@ static COLLECTOR: Mutex<Collector> = Mutex::new(Collector {
     pool: Vec::new(),
     next_tid: 1,
     timebase: None,
-    last_flush_ns: 0,
+    next_start_ns: 0,
     open_async: BTreeMap::new(),
     spilled: Vec::new(),
     reported_lost: 0,
@@ -130,7 +135,7 @@ fn collector() -> MutexGuard<'static, Collector> {
 }
 
 /// Gives the calling thread a ring: a pooled one of the current capacity, or a new one.
-pub(crate) fn register_current_thread() -> Option<&'static ThreadShared> {
+pub(crate) fn register_current_thread() -> &'static ThreadShared {
     let capacity = buffer_capacity().next_power_of_two();
     let name = std::thread::current().name().map(str::to_owned);
     let mut c = collector();
@@ -154,7 +159,7 @@ pub(crate) fn register_current_thread() -> Option<&'static ThreadShared> {
     };
     let tid = c.next_tid;
     c.next_tid += 1;
-    let start_ns = c.last_flush_ns;
+    let start_ns = c.next_start_ns;
     c.threads.push(ThreadState {
         shared,
         tid,
@@ -162,8 +167,9 @@ pub(crate) fn register_current_thread() -> Option<&'static ThreadShared> {
         carried: Vec::new(),
         reported_dropped: shared.ring.dropped(),
         last_ns: start_ns,
+        boundary_ns: start_ns,
     });
-    Some(shared)
+    shared
 }
 
 /// Keeps an async end whose thread's ring was full.
@@ -205,122 +211,40 @@ pub fn flush() -> Profile {
     let mut c = collector();
     let c = &mut *c;
 
-    // 1. Drain. An exited thread's flag is read before its ring, so its last events are drained.
-    let mut drained: Vec<Vec<Event>> = Vec::with_capacity(c.threads.len());
-    let mut exited = Vec::with_capacity(c.threads.len());
-    for t in &c.threads {
-        exited.push(t.shared.exited.load(Ordering::Acquire));
-        let mut events = Vec::new();
-        t.shared.ring.drain_into(&mut events);
-        drained.push(events);
-    }
-    // 2. Anchor the clock after draining: every drained event is older than the anchor.
+    let Drained {
+        events: drained,
+        exited,
+        boundaries,
+    } = drain_all(&c.threads);
+    // 2. Anchor the clock after draining: every drained event and boundary is older than it.
     let timebase = c
         .timebase
         .get_or_insert_with(|| Timebase::new(clock::anchor()));
     timebase.push(clock::anchor());
-    let end_ns = timebase.last().ns.max(c.last_flush_ns);
-    let start_ns = c.last_flush_ns;
+    let start_ns = c.next_start_ns;
+    let end_ns = timebase.last().ns.max(start_ns);
     let mut converter = timebase.converter();
+    let mut next_start_ns = end_ns;
 
     // 3. Merge each thread.
     let mut functions = FunctionTable::default();
     let mut threads = Vec::with_capacity(c.threads.len());
     let mut async_records = Vec::new();
     let mut dropped_total = 0;
-    for (t, events) in c.threads.iter_mut().zip(&drained) {
-        let mut spans = Vec::with_capacity(events.len() / 2 + t.carried.len());
-        let mut stack: Vec<Open> = Vec::with_capacity(t.carried.len() + 16);
-        for carried in t.carried.drain(..) {
-            stack.push(Open {
-                site: carried.site,
-                span: spans.len(),
-            });
-            spans.push(Span {
-                function: functions.index(carried.site),
-                start_ns,
-                end_ns: start_ns,
-                depth: stack.len() as u32 - 1,
-                parent: stack.len().checked_sub(2).map(|p| stack[p].span as u32),
-                flags: SpanFlags {
-                    incomplete: false,
-                    continued: true,
-                },
-            });
-        }
-        let mut last_ns = t.last_ns.max(start_ns);
-        let mut iter = events.iter().copied();
-        while let Some(event) = iter.next() {
-            let kind = event.kind();
-            if kind == EventKind::Payload {
-                continue; // a payload without its event: skip it
-            }
-            // Clamp into [previous event, flush]: cross-core TSC skew is tiny but not zero.
-            let ns = converter.to_ns(event.value()).clamp(last_ns, end_ns);
-            last_ns = ns;
-            match kind {
-                EventKind::Enter => {
-                    let parent = stack.last().map(|o| o.span as u32);
-                    stack.push(Open {
-                        site: event.site(),
-                        span: spans.len(),
-                    });
-                    spans.push(Span {
-                        function: functions.index(event.site()),
-                        start_ns: ns,
-                        end_ns: ns,
-                        depth: stack.len() as u32 - 1,
-                        parent,
-                        flags: SpanFlags::default(),
-                    });
-                }
-                EventKind::Exit => {
-                    let site = event.site();
-                    // Normally the innermost span; otherwise close the ones above it as
-                    // incomplete (their exits were lost), or ignore an exit that matches nothing.
-                    if let Some(pos) = stack.iter().rposition(|o| std::ptr::eq(o.site, site)) {
-                        while stack.len() > pos {
-                            let open = stack.pop().expect("len > pos");
-                            spans[open.span].end_ns = ns;
-                            if stack.len() > pos {
-                                spans[open.span].flags.incomplete = true;
-                            }
-                        }
-                    }
-                }
-                EventKind::AsyncBegin | EventKind::AsyncEnd | EventKind::AsyncCancel => {
-                    if let Some(payload) = iter.next() {
-                        async_records.push(AsyncRecord {
-                            kind,
-                            site: event.site(),
-                            id: payload.value(),
-                            ns,
-                            tid: t.tid,
-                        });
-                    }
-                }
-                EventKind::Payload => {}
-            }
-        }
-        // Spans still open: close at the flush, carry into the next profile.
-        for open in &stack {
-            spans[open.span].end_ns = end_ns;
-            spans[open.span].flags.incomplete = true;
-            t.carried.push(Carried { site: open.site });
-        }
-        t.last_ns = last_ns;
-        let dropped_now = t.shared.ring.dropped();
-        let dropped = dropped_now - t.reported_dropped;
-        t.reported_dropped = dropped_now;
-        dropped_total += dropped;
-        if !spans.is_empty() || dropped > 0 {
-            threads.push(ThreadTimeline {
-                tid: t.tid,
-                name: t.name.clone(),
-                spans,
-                dropped_events: dropped,
-                exited: false,
-            });
+    for ((t, events), &boundary) in c.threads.iter_mut().zip(&drained).zip(&boundaries) {
+        let boundary_ns = converter
+            .convert(boundary)
+            .clamp(t.last_ns.max(start_ns), end_ns);
+        next_start_ns = next_start_ns.min(boundary_ns);
+        let mut merge = Merge {
+            converter: &mut converter,
+            functions: &mut functions,
+            async_records: &mut async_records,
+        };
+        let timeline = t.merge(events, boundary_ns, &mut merge);
+        dropped_total += timeline.dropped_events;
+        if !timeline.spans.is_empty() || timeline.dropped_events > 0 {
+            threads.push(timeline);
         }
     }
     // Mark exited threads, and release those whose buffers are now empty.
@@ -346,62 +270,17 @@ pub fn flush() -> Profile {
             kind: event.kind(),
             site: event.site(),
             id,
-            ns: converter.to_ns(event.value()).clamp(start_ns, end_ns),
+            ns: converter.convert(event.value()).clamp(start_ns, end_ns),
             tid: 0,
         });
     }
-    async_records.sort_by_key(|r| (r.ns, r.kind != EventKind::AsyncBegin));
-    let mut async_spans = Vec::new();
-    for record in async_records {
-        match record.kind {
-            EventKind::AsyncBegin => {
-                c.open_async.insert(
-                    record.id,
-                    OpenAsync {
-                        site: record.site,
-                        start_ns: record.ns,
-                        start_tid: record.tid,
-                        continued: false,
-                    },
-                );
-            }
-            _ => {
-                if let Some(open) = c.open_async.remove(&record.id) {
-                    async_spans.push(AsyncSpan {
-                        function: functions.index(open.site),
-                        id: record.id,
-                        start_ns: open.start_ns,
-                        end_ns: record.ns.max(open.start_ns),
-                        start_tid: open.start_tid,
-                        end_tid: record.tid,
-                        cancelled: record.kind == EventKind::AsyncCancel,
-                        flags: SpanFlags {
-                            incomplete: false,
-                            continued: open.continued,
-                        },
-                    });
-                }
-            }
-        }
-    }
-    for (&id, open) in &mut c.open_async {
-        async_spans.push(AsyncSpan {
-            function: functions.index(open.site),
-            id,
-            start_ns: open.start_ns,
-            end_ns,
-            start_tid: open.start_tid,
-            end_tid: open.start_tid,
-            cancelled: false,
-            flags: SpanFlags {
-                incomplete: true,
-                continued: open.continued,
-            },
-        });
-        open.start_ns = end_ns;
-        open.continued = true;
-    }
-    async_spans.sort_by_key(|s| (s.start_ns, s.id));
+    let async_spans = match_async(
+        &mut c.open_async,
+        async_records,
+        &mut functions,
+        end_ns,
+        next_start_ns,
+    );
 
     // 5. Every registered site, called or not.
     for info in registry::registered_functions() {
@@ -414,7 +293,7 @@ pub fn flush() -> Profile {
     let lost_now = recorder::lost_events();
     let lost = lost_now - c.reported_lost;
     c.reported_lost = lost_now;
-    c.last_flush_ns = end_ns;
+    c.next_start_ns = next_start_ns;
     let clock = ClockInfo {
         kind: clock::kind(),
         ticks_per_second: c.timebase.as_ref().map_or(1e9, Timebase::ticks_per_second),
@@ -434,6 +313,217 @@ pub fn flush() -> Profile {
     }
 }
 
+/// Every thread's events, taken at one flush.
+struct Drained {
+    events: Vec<Vec<Event>>,
+    /// Whether each thread had exited before its drain.
+    exited: Vec<bool>,
+    /// Per thread, the tick between what this flush takes and what the next one will.
+    boundaries: Vec<u64>,
+}
+
+/// Drains every ring. An exited thread's flag is read before its ring, so its last events are
+/// drained. Each thread gets a boundary between what this flush takes and what the next one will:
+/// the clock read just before its drain, or its last drained event if that is later (an event
+/// stamped before the read but published after it). Open spans are cut there.
+fn drain_all(threads: &[ThreadState]) -> Drained {
+    let mut drained = Drained {
+        events: Vec::with_capacity(threads.len()),
+        exited: Vec::with_capacity(threads.len()),
+        boundaries: Vec::with_capacity(threads.len()),
+    };
+    for t in threads {
+        drained.exited.push(t.shared.exited.load(Ordering::Acquire));
+        let mut events = Vec::new();
+        let before = clock::now();
+        t.shared.ring.drain_into(&mut events);
+        let last_stamp = events
+            .iter()
+            .rev()
+            .find(|e| e.kind() != EventKind::Payload)
+            .map_or(0, |e| e.value());
+        drained.boundaries.push(before.max(last_stamp));
+        drained.events.push(events);
+    }
+    drained
+}
+
+/// What merging one thread's events shares with the rest of the flush.
+struct Merge<'a, 'b> {
+    converter: &'a mut clock::Converter<'b>,
+    functions: &'a mut FunctionTable,
+    async_records: &'a mut Vec<AsyncRecord>,
+}
+
+impl ThreadState {
+    /// Turns this thread's drained events into its timeline: spans carried from the last flush
+    /// first, then every enter/exit, then whatever is still open cut at `boundary_ns` (and carried).
+    fn merge(
+        &mut self,
+        events: &[Event],
+        boundary_ns: u64,
+        m: &mut Merge<'_, '_>,
+    ) -> ThreadTimeline {
+        let mut spans = Vec::with_capacity(events.len() / 2 + self.carried.len());
+        let mut stack: Vec<Open> = Vec::with_capacity(self.carried.len() + 16);
+        for carried in self.carried.drain(..) {
+            let parent = stack.last().map(|o| o.span as u32);
+            stack.push(Open {
+                site: carried.site,
+                span: spans.len(),
+            });
+            spans.push(Span {
+                function: m.functions.index(carried.site),
+                start_ns: self.boundary_ns,
+                end_ns: self.boundary_ns,
+                depth: stack.len() as u32 - 1,
+                parent,
+                flags: SpanFlags {
+                    incomplete: false,
+                    continued: true,
+                },
+            });
+        }
+        let mut last_ns = self.last_ns;
+        let mut iter = events.iter().copied();
+        while let Some(event) = iter.next() {
+            let kind = event.kind();
+            if kind == EventKind::Payload {
+                continue; // a payload without its event: skip it
+            }
+            // Clamp into [previous event, boundary]: cross-core TSC skew is tiny but not zero.
+            let ns = m
+                .converter
+                .convert(event.value())
+                .clamp(last_ns, boundary_ns);
+            last_ns = ns;
+            match kind {
+                EventKind::Enter => {
+                    let parent = stack.last().map(|o| o.span as u32);
+                    stack.push(Open {
+                        site: event.site(),
+                        span: spans.len(),
+                    });
+                    spans.push(Span {
+                        function: m.functions.index(event.site()),
+                        start_ns: ns,
+                        end_ns: ns,
+                        depth: stack.len() as u32 - 1,
+                        parent,
+                        flags: SpanFlags::default(),
+                    });
+                }
+                EventKind::Exit => {
+                    // Normally the innermost span; otherwise close the ones above it as
+                    // incomplete (their exits were lost), or ignore an exit that matches nothing.
+                    let site = event.site();
+                    if let Some(pos) = stack.iter().rposition(|o| std::ptr::eq(o.site, site)) {
+                        let closing = stack.len() - pos;
+                        for (n, open) in stack.drain(pos..).rev().enumerate() {
+                            spans[open.span].end_ns = ns;
+                            // All but the span this exit belongs to lost their exits.
+                            spans[open.span].flags.incomplete = n + 1 < closing;
+                        }
+                    }
+                }
+                EventKind::AsyncBegin | EventKind::AsyncEnd | EventKind::AsyncCancel => {
+                    if let Some(payload) = iter.next() {
+                        m.async_records.push(AsyncRecord {
+                            kind,
+                            site: event.site(),
+                            id: payload.value(),
+                            ns,
+                            tid: self.tid,
+                        });
+                    }
+                }
+                EventKind::Payload => {}
+            }
+        }
+        // Spans still open: cut at the boundary, carried into the next profile.
+        for open in &stack {
+            spans[open.span].end_ns = boundary_ns;
+            spans[open.span].flags.incomplete = true;
+            self.carried.push(Carried { site: open.site });
+        }
+        self.last_ns = last_ns.max(boundary_ns);
+        self.boundary_ns = boundary_ns;
+        let dropped_now = self.shared.ring.dropped();
+        let dropped_events = dropped_now - self.reported_dropped;
+        self.reported_dropped = dropped_now;
+        ThreadTimeline {
+            tid: self.tid,
+            name: self.name.clone(),
+            spans,
+            dropped_events,
+            exited: false,
+        }
+    }
+}
+
+/// Pairs async begins with their ends (in time order, across threads and flushes). Futures still
+/// running are reported incomplete up to `end_ns` and continue from `next_start_ns`.
+fn match_async(
+    open_async: &mut BTreeMap<u64, OpenAsync>,
+    mut records: Vec<AsyncRecord>,
+    functions: &mut FunctionTable,
+    end_ns: u64,
+    next_start_ns: u64,
+) -> Vec<AsyncSpan> {
+    records.sort_by_key(|r| (r.ns, r.kind != EventKind::AsyncBegin));
+    let mut spans = Vec::new();
+    for record in records {
+        if record.kind == EventKind::AsyncBegin {
+            open_async.insert(
+                record.id,
+                OpenAsync {
+                    site: record.site,
+                    start_ns: record.ns,
+                    start_tid: record.tid,
+                    continued: false,
+                },
+            );
+        } else if let Some(open) = open_async.remove(&record.id) {
+            spans.push(AsyncSpan {
+                function: functions.index(open.site),
+                id: record.id,
+                start_ns: open.start_ns,
+                end_ns: record.ns.max(open.start_ns),
+                start_tid: open.start_tid,
+                end_tid: if record.tid == 0 {
+                    open.start_tid
+                } else {
+                    record.tid
+                },
+                cancelled: record.kind == EventKind::AsyncCancel,
+                flags: SpanFlags {
+                    incomplete: false,
+                    continued: open.continued,
+                },
+            });
+        }
+    }
+    for (&id, open) in open_async.iter_mut() {
+        spans.push(AsyncSpan {
+            function: functions.index(open.site),
+            id,
+            start_ns: open.start_ns,
+            end_ns,
+            start_tid: open.start_tid,
+            end_tid: open.start_tid,
+            cancelled: false,
+            flags: SpanFlags {
+                incomplete: true,
+                continued: open.continued,
+            },
+        });
+        open.start_ns = next_start_ns;
+        open.continued = true;
+    }
+    spans.sort_by_key(|s| (s.start_ns, s.id));
+    spans
+}
+
 /// Maps sites to indices of [`Profile::functions`], by address.
 #[derive(Default)]
 struct FunctionTable {
@@ -444,16 +534,19 @@ struct FunctionTable {
 impl FunctionTable {
     fn index(&mut self, info: &'static FunctionInfo) -> u32 {
         let entries = &mut self.entries;
-        *self.index.entry(std::ptr::from_ref(info)).or_insert_with(|| {
-            entries.push(FunctionEntry {
-                name: info.name().into_owned(),
-                module_path: info.module_path().to_owned(),
-                file: info.file().to_owned(),
-                line: info.line(),
-                kind: info.kind(),
-            });
-            entries.len() as u32 - 1
-        })
+        *self
+            .index
+            .entry(std::ptr::from_ref(info))
+            .or_insert_with(|| {
+                entries.push(FunctionEntry {
+                    name: info.name().into_owned(),
+                    module_path: info.module_path().to_owned(),
+                    file: info.file().to_owned(),
+                    line: info.line(),
+                    kind: info.kind(),
+                });
+                entries.len() as u32 - 1
+            })
     }
 }
 

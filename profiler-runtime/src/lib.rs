@@ -67,7 +67,7 @@
 //! | variable | effect |
 //! |---|---|
 //! | `PROFILER_OUTPUT` | path prefix of the files the [`ProfilerGuard`] writes (overrides [`Config::output`]) |
-//! | `PROFILER_FORMATS` | comma-separated formats the guard writes: `chrome`, `speedscope` |
+//! | `PROFILER_FORMATS` | comma-separated formats the guard writes: `chrome`, `speedscope`, `json`, `csv`, `folded` (and `flamegraph`, `icicle` with the `flamegraph` feature) |
 //! | `PROFILER_ENABLED` | `0`/`false`/`off` starts with recording switched off (read by [`Config::init`]) |
 //! | `PROFILER_BUFFER_EVENTS` | ring capacity in events for each thread |
 //! | `PROFILER_SAMPLE_RATE`, `PROFILER_TAIL_THRESHOLD`, `PROFILER_SLA`, `PROFILER_AGGREGATE` | production modes per request root: see [`sampling`] |
@@ -89,12 +89,17 @@ mod collect;
 mod context;
 pub mod export;
 mod future;
+pub mod import;
 mod profile;
 pub mod prometheus;
 mod recorder;
 mod registry;
+pub mod report;
 mod ring;
 pub mod sampling;
+pub mod stats;
+pub mod summary;
+pub mod tree;
 
 use std::path::{Path, PathBuf};
 
@@ -102,9 +107,7 @@ pub use clock::ClockKind;
 pub use collect::{buffer_capacity, flush, set_buffer_capacity, DEFAULT_BUFFER_EVENTS};
 pub use context::ProfileContext;
 pub use future::ProfiledFuture;
-pub use profile::{
-    AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline,
-};
+pub use profile::{AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline};
 pub use recorder::{disable, enable, is_enabled, SpanGuard};
 pub use registry::{registered_functions, FunctionInfo, FunctionKind};
 
@@ -133,13 +136,14 @@ use export::{ExportError, Format};
 macro_rules! profile_scope {
     ($name:literal) => {
         let __profiler_scope_guard = {
-            static __PROFILER_SITE: $crate::__private::FunctionInfo = $crate::__private::FunctionInfo::new(
-                $name,
-                ::core::module_path!(),
-                ::core::file!(),
-                ::core::line!(),
-                $crate::__private::FunctionKind::Scope,
-            );
+            static __PROFILER_SITE: $crate::__private::FunctionInfo =
+                $crate::__private::FunctionInfo::new(
+                    $name,
+                    ::core::module_path!(),
+                    ::core::file!(),
+                    ::core::line!(),
+                    $crate::__private::FunctionKind::Scope,
+                );
             $crate::__private::inventory::submit! {
                 $crate::__private::Registration(&__PROFILER_SITE)
             }
@@ -212,7 +216,7 @@ impl Config {
     /// `out/run.speedscope.json`. Missing directories are created. `PROFILER_OUTPUT` overrides it.
     #[must_use]
     pub fn output(mut self, prefix: impl AsRef<Path>) -> Self {
-        self.output = prefix.as_ref().to_owned();
+        prefix.as_ref().clone_into(&mut self.output);
         self
     }
 
@@ -258,9 +262,12 @@ impl Config {
         if let Some(events) = self.buffer_events {
             set_buffer_capacity(events);
         }
-        let env_enabled = std::env::var("PROFILER_ENABLED")
-            .ok()
-            .map(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "false" | "off" | "no"));
+        let env_enabled = std::env::var("PROFILER_ENABLED").ok().map(|v| {
+            !matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "0" | "false" | "off" | "no"
+            )
+        });
         if self.enabled.or(env_enabled).unwrap_or(true) {
             enable();
         } else {

@@ -24,10 +24,11 @@ pub struct FunctionEntry {
 /// Flags of a [`Span`] or [`AsyncSpan`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SpanFlags {
-    /// Still open at the flush: it ends at the profile's end, and continues in the next profile.
+    /// Still open at the flush: it ends when the flush drained its thread, and continues from
+    /// there in the next profile.
     pub incomplete: bool,
-    /// Began before this profile (it was incomplete in the previous one): it starts at the
-    /// profile's start, and its call was counted in the profile where it began.
+    /// Began before this profile (it was incomplete in the previous one): it starts where the
+    /// previous part ended, and its call was counted in the profile where it began.
     pub continued: bool,
 }
 
@@ -115,7 +116,10 @@ pub struct Profile {
     pub threads: Vec<ThreadTimeline>,
     /// Async spans, sorted by start.
     pub async_spans: Vec<AsyncSpan>,
-    /// Start of the profile (the previous flush, or the epoch), ns since the epoch.
+    /// Start of the profile, ns since the epoch: the moment the previous flush drained its first
+    /// thread (or the epoch). Events recorded while a flush is draining belong to the next
+    /// profile, so consecutive profiles may overlap by the length of a drain; no event or span is
+    /// in both.
     pub start_ns: u64,
     /// End of the profile (this flush), ns since the epoch.
     pub end_ns: u64,
@@ -155,7 +159,11 @@ impl Profile {
             let _ = writeln!(out, "thread {}", thread.name);
             for span in &thread.spans {
                 let indent = "  ".repeat(span.depth as usize + 1);
-                let marker = if span.flags.incomplete { " (incomplete)" } else { "" };
+                let marker = if span.flags.incomplete {
+                    " (incomplete)"
+                } else {
+                    ""
+                };
                 let _ = writeln!(out, "{indent}{}{marker}", self.function(span.function).name);
             }
         }

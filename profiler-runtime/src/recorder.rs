@@ -174,7 +174,8 @@ fn record_exit(site: &'static FunctionInfo) {
 fn exit_slow(producer: &Producer<Event>, event: Event) {
     // Only reachable without a reservation (a guard dropped after its thread detached): the
     // collector closes the span at the flush and marks it incomplete.
-    if !(producer.refresh() && producer.push_reserved(event)) && !producer.add_dropped(1) {
+    let recorded = producer.refresh() && producer.push_reserved(event);
+    if !recorded && !producer.add_dropped(1) {
         count_lost(1);
     }
 }
@@ -231,16 +232,15 @@ pub(crate) fn with_producer<R>(f: impl FnOnce(&Producer<Event>) -> R) -> Option<
 /// Gives this thread a ring and arranges for it to be released when the thread exits.
 fn attach(producer: &Producer<Event>) -> bool {
     // A thread being torn down cannot register its exit hook: it records nothing more.
-    let Ok(can_register) = THREAD_EXIT.try_with(|slot| slot.try_borrow().is_ok_and(|s| s.is_none()))
+    let Ok(can_register) =
+        THREAD_EXIT.try_with(|slot| slot.try_borrow().is_ok_and(|s| s.is_none()))
     else {
         return false;
     };
     if !can_register {
         return false;
     }
-    let Some(thread) = collect::register_current_thread() else {
-        return false;
-    };
+    let thread = collect::register_current_thread();
     if !producer.attach(thread.ring) {
         thread.exited.store(true, Ordering::Release);
         return false;

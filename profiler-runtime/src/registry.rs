@@ -169,9 +169,14 @@ mod tests {
 
     #[test]
     fn method_name_resolves_once_without_generics() {
-        static SITE: FunctionInfo =
-            FunctionInfo::new("my_crate::db::get", "my_crate::db", "db.rs", 3, FunctionKind::Function)
-                .with_method("get");
+        static SITE: FunctionInfo = FunctionInfo::new(
+            "my_crate::db::get",
+            "my_crate::db",
+            "db.rs",
+            3,
+            FunctionKind::Function,
+        )
+        .with_method("get");
         assert_eq!(SITE.name(), "my_crate::db::get");
         assert!(SITE.needs_self_type());
         SITE.resolve_self_type(type_name_of_generic);

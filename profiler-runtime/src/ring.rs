@@ -774,7 +774,8 @@ mod tests {
                 assert!(producer.attach(ring));
                 let mut dropped = 0;
                 for i in 0..N {
-                    if !producer.push(i) && !(producer.refresh() && producer.push(i)) {
+                    let pushed = producer.push(i) || (producer.refresh() && producer.push(i));
+                    if !pushed {
                         producer.add_dropped(1);
                         dropped += 1;
                     }

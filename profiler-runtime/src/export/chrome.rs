@@ -11,7 +11,7 @@ use std::io::{self, Write};
 
 use super::json::{quoted, write_str, write_u64, write_us};
 use super::EXPORTER;
-use crate::profile::Profile;
+use crate::profile::{Profile, ThreadTimeline};
 
 /// Writes `profile` as a Chrome trace to `out` (unbuffered writers should be wrapped in a
 /// [`std::io::BufWriter`]).
@@ -43,7 +43,11 @@ pub fn write_chrome_trace<W: Write + ?Sized>(profile: &Profile, out: &mut W) -> 
     write_str(out, EXPORTER)?;
     out.write_all(b",\"clock\":")?;
     write_str(out, profile.clock.kind.name())?;
-    write!(out, ",\"ticks_per_second\":{:.0}", profile.clock.ticks_per_second)?;
+    write!(
+        out,
+        ",\"ticks_per_second\":{:.0}",
+        profile.clock.ticks_per_second
+    )?;
     out.write_all(b",\"start_ns\":")?;
     write_u64(out, profile.start_ns)?;
     out.write_all(b",\"end_ns\":")?;
@@ -61,61 +65,81 @@ pub fn write_chrome_trace<W: Write + ?Sized>(profile: &Profile, out: &mut W) -> 
     out.write_all(b"}}")?;
 
     for thread in &profile.threads {
-        let mut tid_buf = itoa::Buffer::new();
-        let tid = tid_buf.format(thread.tid).as_bytes();
-        out.write_all(b",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":")?;
-        out.write_all(&pid)?;
-        out.write_all(b",\"tid\":")?;
-        out.write_all(tid)?;
-        out.write_all(b",\"args\":{\"name\":")?;
-        write_str(out, &thread.name)?;
-        out.write_all(b",\"dropped_events\":")?;
-        write_u64(out, thread.dropped_events)?;
-        out.write_all(b"}},\n{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":")?;
-        out.write_all(&pid)?;
-        out.write_all(b",\"tid\":")?;
-        out.write_all(tid)?;
-        out.write_all(b",\"args\":{\"sort_index\":")?;
-        out.write_all(tid)?;
-        out.write_all(b"}}")?;
-
-        for span in &thread.spans {
-            out.write_all(b",\n{\"ph\":\"X\",")?;
-            out.write_all(&prefixes[span.function as usize])?;
-            if span.flags.incomplete {
-                out.write_all(b",\"incomplete\":true")?;
-            }
-            if span.flags.continued {
-                out.write_all(b",\"continued\":true")?;
-            }
-            out.write_all(b"},\"pid\":")?;
-            out.write_all(&pid)?;
-            out.write_all(b",\"tid\":")?;
-            out.write_all(tid)?;
-            out.write_all(b",\"ts\":")?;
-            write_us(out, span.start_ns)?;
-            out.write_all(b",\"dur\":")?;
-            write_us(out, span.duration_ns())?;
-            out.write_all(b"}")?;
-        }
-        if thread.dropped_events > 0 {
-            out.write_all(b",\n{\"ph\":\"i\",\"s\":\"t\",\"name\":")?;
-            write_str(
-                out,
-                &format!("profiler: {} events dropped (buffer full)", thread.dropped_events),
-            )?;
-            out.write_all(b",\"cat\":\"profiler\",\"pid\":")?;
-            out.write_all(&pid)?;
-            out.write_all(b",\"tid\":")?;
-            out.write_all(tid)?;
-            out.write_all(b",\"ts\":")?;
-            write_us(out, profile.end_ns)?;
-            out.write_all(b",\"args\":{\"dropped_events\":")?;
-            write_u64(out, thread.dropped_events)?;
-            out.write_all(b"}}")?;
-        }
+        write_thread(profile, thread, &prefixes, &pid, out)?;
     }
+    write_async(profile, &pid, out)?;
+    out.write_all(b"\n]}\n")
+}
 
+/// One thread: its metadata, its spans, and a marker for dropped events.
+fn write_thread<W: Write + ?Sized>(
+    profile: &Profile,
+    thread: &ThreadTimeline,
+    prefixes: &[Vec<u8>],
+    pid: &[u8],
+    out: &mut W,
+) -> io::Result<()> {
+    let mut tid_buf = itoa::Buffer::new();
+    let tid = tid_buf.format(thread.tid).as_bytes();
+    out.write_all(b",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":")?;
+    out.write_all(pid)?;
+    out.write_all(b",\"tid\":")?;
+    out.write_all(tid)?;
+    out.write_all(b",\"args\":{\"name\":")?;
+    write_str(out, &thread.name)?;
+    out.write_all(b",\"dropped_events\":")?;
+    write_u64(out, thread.dropped_events)?;
+    out.write_all(b"}},\n{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":")?;
+    out.write_all(pid)?;
+    out.write_all(b",\"tid\":")?;
+    out.write_all(tid)?;
+    out.write_all(b",\"args\":{\"sort_index\":")?;
+    out.write_all(tid)?;
+    out.write_all(b"}}")?;
+
+    for span in &thread.spans {
+        out.write_all(b",\n{\"ph\":\"X\",")?;
+        out.write_all(&prefixes[span.function as usize])?;
+        if span.flags.incomplete {
+            out.write_all(b",\"incomplete\":true")?;
+        }
+        if span.flags.continued {
+            out.write_all(b",\"continued\":true")?;
+        }
+        out.write_all(b"},\"pid\":")?;
+        out.write_all(pid)?;
+        out.write_all(b",\"tid\":")?;
+        out.write_all(tid)?;
+        out.write_all(b",\"ts\":")?;
+        write_us(out, span.start_ns)?;
+        out.write_all(b",\"dur\":")?;
+        write_us(out, span.duration_ns())?;
+        out.write_all(b"}")?;
+    }
+    if thread.dropped_events > 0 {
+        out.write_all(b",\n{\"ph\":\"i\",\"s\":\"t\",\"name\":")?;
+        write_str(
+            out,
+            &format!(
+                "profiler: {} events dropped (buffer full)",
+                thread.dropped_events
+            ),
+        )?;
+        out.write_all(b",\"cat\":\"profiler\",\"pid\":")?;
+        out.write_all(pid)?;
+        out.write_all(b",\"tid\":")?;
+        out.write_all(tid)?;
+        out.write_all(b",\"ts\":")?;
+        write_us(out, profile.end_ns)?;
+        out.write_all(b",\"args\":{\"dropped_events\":")?;
+        write_u64(out, thread.dropped_events)?;
+        out.write_all(b"}}")?;
+    }
+    Ok(())
+}
+
+/// Async spans as `b`/`e` pairs sharing an id.
+fn write_async<W: Write + ?Sized>(profile: &Profile, pid: &[u8], out: &mut W) -> io::Result<()> {
     for span in &profile.async_spans {
         let f = profile.function(span.function);
         for (phase, tid, ts) in [
@@ -126,8 +150,12 @@ pub fn write_chrome_trace<W: Write + ?Sized>(profile: &Profile, out: &mut W) -> 
             out.write_all(phase)?;
             out.write_all(b"\",\"name\":")?;
             write_str(out, &f.name)?;
-            write!(out, ",\"cat\":\"async\",\"id\":\"0x{:x}\",\"pid\":", span.id)?;
-            out.write_all(&pid)?;
+            write!(
+                out,
+                ",\"cat\":\"async\",\"id\":\"0x{:x}\",\"pid\":",
+                span.id
+            )?;
+            out.write_all(pid)?;
             out.write_all(b",\"tid\":")?;
             write_u64(out, u64::from(tid))?;
             out.write_all(b",\"ts\":")?;
@@ -142,5 +170,5 @@ pub fn write_chrome_trace<W: Write + ?Sized>(profile: &Profile, out: &mut W) -> 
             out.write_all(b"}")?;
         }
     }
-    out.write_all(b"\n]}\n")
+    Ok(())
 }

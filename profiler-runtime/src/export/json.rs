@@ -50,7 +50,12 @@ pub(crate) fn write_us<W: Write + ?Sized>(out: &mut W, ns: u64) -> io::Result<()
     let mut buf = itoa::Buffer::new();
     out.write_all(buf.format(ns / 1000).as_bytes())?;
     let frac = (ns % 1000) as usize;
-    let digits = [b'.', b'0' + (frac / 100) as u8, b'0' + (frac / 10 % 10) as u8, b'0' + (frac % 10) as u8];
+    let digits = [
+        b'.',
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ];
     out.write_all(&digits)
 }
 
@@ -84,7 +89,13 @@ mod tests {
     #[test]
     fn microseconds_keep_nanoseconds() {
         let mut v = Vec::new();
-        for (ns, text) in [(0, "0.000"), (1, "0.001"), (999, "0.999"), (1000, "1.000"), (1_234_567, "1234.567")] {
+        for (ns, text) in [
+            (0, "0.000"),
+            (1, "0.001"),
+            (999, "0.999"),
+            (1000, "1.000"),
+            (1_234_567, "1234.567"),
+        ] {
             v.clear();
             write_us(&mut v, ns).unwrap();
             assert_eq!(std::str::from_utf8(&v).unwrap(), text);

@@ -5,6 +5,7 @@
 //! what the format requires. Async lifetimes have no equivalent there: their polls appear as
 //! ordinary spans of the threads that polled them.
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::json::{quoted, write_str, write_u64};
@@ -53,7 +54,7 @@ pub fn write_speedscope<W: Write + ?Sized>(profile: &Profile, out: &mut W) -> io
         }
         let mut name = format!("{} (tid {})", thread.name, thread.tid);
         if thread.dropped_events > 0 {
-            name.push_str(&format!(", {} events dropped", thread.dropped_events));
+            let _ = write!(name, ", {} events dropped", thread.dropped_events);
         }
         out.write_all(b"\n{\"type\":\"evented\",\"name\":")?;
         out.write_all(&quoted(&name))?;
