@@ -503,31 +503,38 @@ impl<T: Copy + Send + 'static> Producer<T> {
     /// nobody reads it). Callers checked `head < limit`.
     #[inline(always)]
     fn write(&self, value: T) {
-        let head = self.write_unpublished(value);
-        // Pairs with the consumer's `Acquire` load of `ring.head`: the slot write above is
-        // visible first.
-        self.publish.get().store(head, Ordering::Release);
+        // Read before the slot write: afterwards the compiler would have to reload it, as it
+        // cannot tell the slot from our cells.
+        let publish = self.publish.get();
+        if let Some((_, head)) = self.write_unpublished(value) {
+            // Pairs with the consumer's `Acquire` load of `ring.head`: the slot write above is
+            // visible first.
+            publish.store(head, Ordering::Release);
+        }
     }
 
     /// Writes `value` at `head` and advances our mirror of `head` without publishing it; returns
-    /// the new head. Callers checked `head < limit`.
+    /// the ring and the new head (`None`, writing nothing, while detached). Callers checked
+    /// `head < limit`.
     #[inline(always)]
-    fn write_unpublished(&self, value: T) -> usize {
+    fn write_unpublished(&self, value: T) -> Option<(&'static Ring<T>, usize)> {
         let head = self.head.get();
         // `limit > head` implies attached: while detached `limit == 0`, and every caller checked
         // `head < limit` (directly or through `committed <= limit`).
-        let Some(ring) = self.ring.get() else {
-            return head;
-        };
+        let ring = self.ring.get()?;
         debug_assert!(head < self.limit.get());
-        let slot = &ring.slots[head & ring.mask];
+        let index = head & ring.mask;
+        debug_assert!(index < ring.slots.len());
+        // SAFETY: `index <= mask` and `slots.len() == mask + 1`: `leak` allocates exactly
+        // `mask + 1` slots and neither field changes afterwards.
+        let slot = unsafe { ring.slots.get_unchecked(index) };
         // SAFETY: we hold the ring's claim, so no other producer writes; `head < limit =
         // cached_tail + capacity <= tail + capacity`, so the consumer has finished reading this
         // slot (it read it before storing a tail above `head - capacity`, and our cached tail came
         // from an `Acquire` load of that store) and will not read it before we publish `head + 1`.
         unsafe { (*slot.get()).write(value) };
         self.head.set(head + 1);
-        head + 1
+        Some((ring, head + 1))
     }
 }
 
