@@ -152,14 +152,28 @@ impl<T: Copy + Send + 'static> Ring<T> {
         // Pairs with the producer's `Release` store: the slots below `head` are initialised.
         let head = self.head.0.load(Ordering::Acquire);
         debug_assert!(tail <= head && head - tail <= self.capacity());
-        out.reserve(head - tail);
-        for index in tail..head {
-            let slot = &self.slots[index & self.mask];
-            // SAFETY: `tail <= index < head`, so the producer initialised this slot before its
-            // `Release` store of `head` (which our `Acquire` load observed) and will not write it
-            // again until it observes a `tail` above `index`, which we store only below.
-            out.push(unsafe { (*slot.get()).assume_init_read() });
-        }
+        // The events `tail..head` lie in at most two runs of slots: from `tail`'s slot towards
+        // the end of the buffer, then from its start. Copied run by run, not slot by slot.
+        let len = head - tail;
+        let start = tail & self.mask;
+        let first = len.min(self.capacity() - start);
+        debug_assert!(start + first <= self.slots.len() && len - first <= start);
+        // `UnsafeCell<MaybeUninit<T>>` has the layout of `T` (both wrappers are transparent).
+        let base = self.slots.as_ptr().cast::<T>();
+        // SAFETY: the two runs are in bounds (asserted above: `first <= capacity - start`, and
+        // `len - first <= start` because `len <= capacity`) and hold events `tail..head`, which the
+        // producer initialised before its `Release` store of `head` (our `Acquire` load observed
+        // it) and will not write again until it observes a `tail` above them, which we store only
+        // below, after the copies and the end of these borrows.
+        let (run_a, run_b) = unsafe {
+            (
+                std::slice::from_raw_parts(base.add(start), first),
+                std::slice::from_raw_parts(base, len - first),
+            )
+        };
+        out.reserve(len);
+        out.extend_from_slice(run_a);
+        out.extend_from_slice(run_b);
         // Pairs with the producer's `Acquire` load in `refresh`: our reads happen before it
         // reuses the slots.
         self.tail.0.store(head, Ordering::Release);
@@ -309,13 +323,15 @@ impl<T: Copy + Send + 'static> Producer<T> {
     #[inline(always)]
     pub(crate) fn push_reserved(&self, value: T) -> bool {
         let head = self.head.get();
+        // Read before the slot write, which the compiler would otherwise assume may change it.
+        let committed = self.committed.get();
         if head == self.limit.get() {
             return false;
         }
         self.write(value);
         // Normally `committed` stays put (one reservation became one used slot); without a
         // reservation it must grow with `head`.
-        self.committed.set(self.committed.get().max(head + 1));
+        self.committed.set(committed.max(head + 1));
         true
     }
 
