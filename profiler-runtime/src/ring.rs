@@ -29,10 +29,10 @@
 //!
 //! # Holding, releasing and rewinding (tail profiling)
 //!
-//! [`Producer::hold`] keeps writing slots but stops publishing: [`Producer::write`] stores the new
-//! head through `publish`, a reference that normally points at `ring.head` and, while held, at
-//! `ring.held_head`, a counter nobody else reads. The write path is the same instructions held or
-//! not (no flag, no branch). While held the consumer sees `head` frozen at the mark, so it never
+//! [`Producer::hold`] keeps writing slots but stops publishing. The producer writes through
+//! `target`, normally its claimed ring; while held, `target` is the ring's *shadow*: a second
+//! [`Ring`] header over the same slots, with a head of its own that nobody reads. The write path is
+//! therefore the same instructions held or not (no flag, no branch, no extra load). While held the consumer sees `head` frozen at the mark, so it never
 //! reads the held slots, and the producer may still read them ([`Producer::held`]).
 //! [`Producer::release`] publishes everything at once; [`Producer::rewind`] moves the producer's
 //! head back to the mark, so the held events are overwritten later: discarded without copying.
@@ -49,7 +49,7 @@
 use std::cell::{Cell, UnsafeCell};
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 /// Keeps the producer's and the consumer's counters on separate cache lines.
 #[repr(align(128))]
@@ -57,19 +57,19 @@ use std::sync::Mutex;
 struct CachePadded<T>(T);
 
 /// A bounded SPSC ring of `T`. See the module docs for the protocol.
-pub(crate) struct Ring<T> {
-    /// `capacity` slots; slot `i & mask` holds event number `i` while `tail <= i < head`.
-    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+pub(crate) struct Ring<T: 'static> {
+    /// `capacity` slots; slot `i & mask` holds event number `i` while `tail <= i < head`. Leaked,
+    /// so that the ring's shadow can share them.
+    slots: &'static [UnsafeCell<MaybeUninit<T>>],
     /// `capacity - 1`; capacity is a power of two.
     mask: usize,
     /// Number of events ever published. Stored only by the claiming producer.
     head: CachePadded<AtomicUsize>,
     /// Number of events ever consumed. Stored only by the consumer (under `consumer`).
     tail: CachePadded<AtomicUsize>,
-    /// Where the producer's writes store the head while it holds its events back. Stored only
-    /// by the claiming producer and read by nobody: it exists so that holding costs the write
-    /// path nothing.
-    held_head: CachePadded<AtomicUsize>,
+    /// The shadow header of the same slots, made on the first hold: the claiming producer writes
+    /// through it while holding, and its `head` is read by nobody. `None` in a shadow.
+    shadow: OnceLock<&'static Ring<T>>,
     /// Whether a [`Producer`] is attached; at most one is.
     claimed: AtomicBool,
     /// Events the producer could not record. Stored only by the claiming producer (load + store,
@@ -81,11 +81,13 @@ pub(crate) struct Ring<T> {
 
 // SAFETY: the slots are shared between exactly one producer (guaranteed by `claimed`) and one
 // consumer at a time (guaranteed by `consumer`), which access disjoint slots as the module-level
-// protocol describes; every other field is atomic or a mutex. `T: Send` because values move from
-// the producer's thread to the consumer's.
-unsafe impl<T: Send> Sync for Ring<T> {}
+// protocol describes; a shadow shares its ring's slots but is only ever the claiming producer's
+// write target (never drained, never claimed by another producer). Every other field is atomic,
+// a mutex or a once-cell. `T: Send` because values move from the producer's thread to the
+// consumer's.
+unsafe impl<T: Send + 'static> Sync for Ring<T> {}
 
-impl<T> std::fmt::Debug for Ring<T> {
+impl<T: 'static> std::fmt::Debug for Ring<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ring")
             .field("capacity", &(self.mask + 1))
@@ -101,19 +103,37 @@ impl<T: Copy + Send + 'static> Ring<T> {
     /// so that producers can refer to it without owning it. The memory is reused, never freed.
     pub(crate) fn leak(capacity: usize) -> &'static Self {
         let capacity = capacity.max(16).next_power_of_two();
-        let slots = (0..capacity)
-            .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
-            .collect::<Box<[_]>>();
+        let slots: &'static [_] = Box::leak(
+            (0..capacity)
+                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+                .collect::<Box<[_]>>(),
+        );
         Box::leak(Box::new(Ring {
             slots,
             mask: capacity - 1,
             head: CachePadded(AtomicUsize::new(0)),
             tail: CachePadded(AtomicUsize::new(0)),
-            held_head: CachePadded(AtomicUsize::new(0)),
+            shadow: OnceLock::new(),
             claimed: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
             consumer: Mutex::new(()),
         }))
+    }
+
+    /// The shadow header over this ring's slots (see the module docs), made once.
+    fn shadow(&'static self) -> &'static Self {
+        self.shadow.get_or_init(|| {
+            Box::leak(Box::new(Ring {
+                slots: self.slots,
+                mask: self.mask,
+                head: CachePadded(AtomicUsize::new(0)),
+                tail: CachePadded(AtomicUsize::new(0)),
+                shadow: OnceLock::new(),
+                claimed: AtomicBool::new(true),
+                dropped: AtomicU64::new(0),
+                consumer: Mutex::new(()),
+            }))
+        })
     }
 
     /// The number of slots.
@@ -196,9 +216,8 @@ pub(crate) struct Producer<T: 'static> {
     /// `cached tail + capacity`: slots below it are free to write. `0` while detached; equal to
     /// `committed` while closed.
     limit: Cell<usize>,
-    /// Where [`write`](Self::write) stores the new head: `ring.head` (publishing), `ring.held_head`
-    /// while held, a private dummy while detached (never written then: `limit == 0`).
-    publish: Cell<&'static AtomicUsize>,
+    /// What [`write`](Self::write) writes through: `ring`, or its shadow while held.
+    target: Cell<Option<&'static Ring<T>>>,
     /// The head when [`hold`](Self::hold) was called, while held.
     held_from: Cell<Option<usize>>,
     /// Events dropped while held: counted into the ring when released, forgotten when rewound.
@@ -206,10 +225,6 @@ pub(crate) struct Producer<T: 'static> {
     /// Whether admission is closed ([`close`](Self::close)).
     closed: Cell<bool>,
 }
-
-/// The publish target of a detached producer: never written, because a detached producer has no
-/// room (`limit == 0`).
-static DETACHED_HEAD: AtomicUsize = AtomicUsize::new(0);
 
 impl<T> std::fmt::Debug for Producer<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -232,7 +247,7 @@ impl<T: Copy + Send + 'static> Producer<T> {
             head: Cell::new(0),
             committed: Cell::new(0),
             limit: Cell::new(0),
-            publish: Cell::new(&DETACHED_HEAD),
+            target: Cell::new(None),
             held_from: Cell::new(None),
             held_dropped: Cell::new(0),
             closed: Cell::new(false),
@@ -261,7 +276,7 @@ impl<T: Copy + Send + 'static> Producer<T> {
         self.ring.set(Some(ring));
         self.head.set(head);
         self.committed.set(head);
-        self.publish.set(&ring.head.0);
+        self.target.set(Some(ring));
         self.limit.set(if self.closed.get() {
             head
         } else {
@@ -285,7 +300,7 @@ impl<T: Copy + Send + 'static> Producer<T> {
         self.head.set(0);
         self.committed.set(0);
         self.limit.set(0);
-        self.publish.set(&DETACHED_HEAD);
+        self.target.set(None);
         ring.claimed.store(false, Ordering::Release);
         true
     }
@@ -434,7 +449,7 @@ impl<T: Copy + Send + 'static> Producer<T> {
         let mark = self.head.get();
         self.held_from.set(Some(mark));
         self.held_dropped.set(0);
-        self.publish.set(&ring.held_head.0);
+        self.target.set(Some(ring.shadow()));
         Some(mark)
     }
 
@@ -485,7 +500,7 @@ impl<T: Copy + Send + 'static> Producer<T> {
         let (Some(ring), Some(_)) = (self.ring.get(), self.held_from.take()) else {
             return;
         };
-        self.publish.set(&ring.head.0);
+        self.target.set(Some(ring));
         // Pairs with the consumer's `Acquire` load: the held slot writes are visible first.
         ring.head.0.store(self.head.get(), Ordering::Release);
         let dropped = self.held_dropped.replace(0);
@@ -511,7 +526,7 @@ impl<T: Copy + Send + 'static> Producer<T> {
             self.limit.set(self.committed.get());
         }
         // Nothing was published since the hold: `ring.head` is still `mark`.
-        self.publish.set(&ring.head.0);
+        self.target.set(Some(ring));
         (discarded, self.held_dropped.replace(0))
     }
 
@@ -519,13 +534,13 @@ impl<T: Copy + Send + 'static> Producer<T> {
     /// nobody reads it). Callers checked `head < limit`.
     #[inline(always)]
     fn write(&self, value: T) {
-        // Read before the slot write: afterwards the compiler would have to reload it, as it
-        // cannot tell the slot from our cells.
-        let publish = self.publish.get();
-        if let Some((_, head)) = self.write_unpublished(value) {
-            // Pairs with the consumer's `Acquire` load of `ring.head`: the slot write above is
-            // visible first.
-            publish.store(head, Ordering::Release);
+        // The target is loaded once for the slot write and the publication: a second load after
+        // the slot write would be a real reload, as the compiler cannot tell the slot from our
+        // cells.
+        if let Some((ring, head)) = self.write_unpublished(value) {
+            // Pairs with the consumer's `Acquire` load: the slot write above is visible first.
+            // (While held, `ring` is the shadow, whose head nobody reads.)
+            ring.head.0.store(head, Ordering::Release);
         }
     }
 
@@ -537,7 +552,7 @@ impl<T: Copy + Send + 'static> Producer<T> {
         let head = self.head.get();
         // `limit > head` implies attached: while detached `limit == 0`, and every caller checked
         // `head < limit` (directly or through `committed <= limit`).
-        let ring = self.ring.get()?;
+        let ring = self.target.get()?;
         debug_assert!(head < self.limit.get());
         let index = head & ring.mask;
         debug_assert!(index < ring.slots.len());
