@@ -725,13 +725,17 @@ pub(crate) fn set_counting(on: bool) {
 /// request is a counted one.
 #[inline]
 pub(crate) fn skipped_call(site: &'static FunctionInfo) {
-    let _ = COUNTING.try_with(|counting| {
-        if counting.get() {
-            let _ = COUNTS.try_with(|counts| {
-                if let Ok(mut counts) = counts.try_borrow_mut() {
-                    counts.add(site);
-                }
-            });
+    if COUNTING.try_with(std::cell::Cell::get).unwrap_or(false) {
+        count_call(site);
+    }
+}
+
+/// Out of line, so that a skipped call outside counted requests saves no registers.
+#[inline(never)]
+fn count_call(site: &'static FunctionInfo) {
+    let _ = COUNTS.try_with(|counts| {
+        if let Ok(mut counts) = counts.try_borrow_mut() {
+            counts.add(site);
         }
     });
 }

@@ -155,18 +155,26 @@ fn unrecorded_guard() -> SpanGuard {
 fn record_enter(site: &'static FunctionInfo) -> bool {
     PRODUCER.with(|p| {
         p.push_reserving_with(|| Event::new(EventKind::Enter, clock::now(), site))
-            || enter_slow(p, site)
+            || enter_refused(p, site)
     })
 }
 
+/// The room check failed: a closed buffer (inside an unsampled request) or a real slow path.
+/// Kept tiny, apart from `enter_slow`, so that a skipped call saves no registers.
 #[cold]
 #[inline(never)]
-fn enter_slow(producer: &Producer<Event>, site: &'static FunctionInfo) -> bool {
+fn enter_refused(producer: &Producer<Event>, site: &'static FunctionInfo) -> bool {
     if producer.is_closed() {
         // Inside an unsampled request: not recorded, and not a drop; counted if aggregating.
         crate::aggregate::skipped_call(site);
         return false;
     }
+    enter_slow(producer, site)
+}
+
+#[cold]
+#[inline(never)]
+fn enter_slow(producer: &Producer<Event>, site: &'static FunctionInfo) -> bool {
     let event = Event::new(EventKind::Enter, clock::now(), site);
     if !producer.is_attached() && !attach(producer) {
         count_lost(2);
