@@ -103,11 +103,11 @@ impl<T: Copy + Send + 'static> Ring<T> {
     /// so that producers can refer to it without owning it. The memory is reused, never freed.
     pub(crate) fn leak(capacity: usize) -> &'static Self {
         let capacity = capacity.max(16).next_power_of_two();
-        let slots: &'static [_] = Box::leak(
-            (0..capacity)
-                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
-                .collect::<Box<[_]>>(),
-        );
+        // One allocation, not written to: the pages are touched only as the ring fills.
+        let uninit = Box::<[UnsafeCell<MaybeUninit<T>>]>::new_uninit_slice(capacity);
+        // SAFETY: an `UnsafeCell<MaybeUninit<T>>` is valid uninitialised: `MaybeUninit` has no
+        // validity requirement and `UnsafeCell` is a transparent wrapper around it.
+        let slots: &'static [_] = Box::leak(unsafe { uninit.assume_init() });
         Box::leak(Box::new(Ring {
             slots,
             mask: capacity - 1,
