@@ -72,6 +72,8 @@
 //! | `PROFILER_BUFFER_EVENTS` | ring capacity in events for each thread |
 #![warn(missing_docs)]
 
+#[cfg(feature = "baseline")]
+pub mod baseline;
 mod clock;
 mod collect;
 mod context;
