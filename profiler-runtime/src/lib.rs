@@ -67,7 +67,7 @@
 //! | variable | effect |
 //! |---|---|
 //! | `PROFILER_OUTPUT` | path prefix of the files the [`ProfilerGuard`] writes (overrides [`Config::output`]) |
-//! | `PROFILER_FORMATS` | comma-separated formats the guard writes: `chrome`, `speedscope` |
+//! | `PROFILER_FORMATS` | comma-separated formats the guard writes: `chrome`, `speedscope`, `json`, `csv`, `folded` (and `flamegraph`, `icicle` with the `flamegraph` feature) |
 //! | `PROFILER_ENABLED` | `0`/`false`/`off` starts with recording switched off (read by [`Config::init`]) |
 //! | `PROFILER_BUFFER_EVENTS` | ring capacity in events for each thread |
 #![warn(missing_docs)]
@@ -79,10 +79,15 @@ mod collect;
 mod context;
 pub mod export;
 mod future;
+pub mod import;
 mod profile;
 mod recorder;
 mod registry;
+pub mod report;
 mod ring;
+pub mod stats;
+pub mod summary;
+pub mod tree;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,108 @@
+//! SVG flamegraphs and icicle graphs, drawn by the `inferno` crate from the folded stacks of the
+//! merged call tree (see [`folded`](super::write_folded)): a frame's width is its inclusive time
+//! in nanoseconds, summed over all threads. The SVG is interactive in a browser (zoom on click,
+//! search). Frames are never elided for being narrow, so every function with time appears.
+//!
+//! Requires the cargo feature `flamegraph`.
+
+use std::io::{self, Write};
+
+use inferno::flamegraph::{self, Direction};
+
+use super::folded::folded_lines;
+use crate::report::ProfileReport;
+
+/// How to draw a flamegraph.
+///
+/// # Examples
+///
+/// ```
+/// use profiler_runtime::export::FlamegraphOptions;
+/// let options = FlamegraphOptions::new().icicle(true).title("request handling");
+/// assert!(options.is_icicle());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlamegraphOptions {
+    icicle: bool,
+    title: Option<String>,
+}
+
+impl FlamegraphOptions {
+    /// A flamegraph (roots at the bottom) titled after the profiled program.
+    pub fn new() -> Self {
+        FlamegraphOptions::default()
+    }
+
+    /// Draws an icicle graph instead: roots at the top, callees below their callers.
+    #[must_use]
+    pub fn icicle(mut self, icicle: bool) -> Self {
+        self.icicle = icicle;
+        self
+    }
+
+    /// The title above the graph (default: `<program>: flame graph`).
+    #[must_use]
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// Whether this draws an icicle graph.
+    pub fn is_icicle(&self) -> bool {
+        self.icicle
+    }
+}
+
+/// Writes `report`'s call tree as an SVG flamegraph (or icicle graph) to `out`. A profile with
+/// no recorded time gives inferno's placeholder SVG saying so.
+///
+/// # Errors
+///
+/// Any error of `out`.
+pub fn write_flamegraph<W: Write + ?Sized>(
+    report: &ProfileReport,
+    options: &FlamegraphOptions,
+    out: &mut W,
+) -> io::Result<()> {
+    let run = &report.run;
+    let mut opt = flamegraph::Options::default();
+    opt.title = options.title.clone().unwrap_or_else(|| {
+        let kind = if options.icicle {
+            "icicle graph"
+        } else {
+            "flame graph"
+        };
+        format!("{}: {kind}", run.process_name)
+    });
+    let host = run
+        .host
+        .as_deref()
+        .map(|h| format!(" on {h}"))
+        .unwrap_or_default();
+    opt.subtitle = Some(format!(
+        "pid {}{host}, started {}, {} threads, {} events dropped",
+        run.pid,
+        run.started,
+        run.threads.len(),
+        run.dropped_events
+    ));
+    "ns".clone_into(&mut opt.count_name);
+    "Function:".clone_into(&mut opt.name_type);
+    opt.min_width = 0.0;
+    opt.deterministic = true;
+    opt.direction = if options.icicle {
+        Direction::Inverted
+    } else {
+        Direction::Straight
+    };
+
+    let lines = folded_lines(report);
+    if lines.is_empty() {
+        // inferno writes a well-formed SVG saying there is no data, then reports an error; an
+        // empty profile is not an error here.
+        let mut svg = Vec::new();
+        let _ = flamegraph::from_lines(&mut opt, std::iter::empty(), &mut svg);
+        return out.write_all(&svg);
+    }
+    flamegraph::from_lines(&mut opt, lines.iter().map(String::as_str), out)
+}

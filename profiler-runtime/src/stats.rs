@@ -1,0 +1,313 @@
+//! Per-function statistics of a [`Profile`]: call counts, inclusive and exclusive time, the
+//! distribution of call durations, and for async functions their wall time.
+//!
+//! # What is counted
+//!
+//! - A *call* is a span that began in this profile. Spans flagged
+//!   [`continued`](crate::SpanFlags::continued) began in an earlier flush, were counted there, and
+//!   add only their time here; [`incomplete`](crate::SpanFlags::incomplete) spans are calls with
+//!   the time they have so far.
+//! - *Total* (inclusive) time adds up the outermost calls only: a call nested inside another call
+//!   of the same function on the same thread (recursion) adds nothing, so no time is counted
+//!   twice. *Self* (exclusive) time is a span's duration less its children's.
+//! - The distribution (`min`, `max`, `mean`, percentiles) is over every call's own duration,
+//!   recursive calls included, so `mean_ns` can differ from `total_ns / calls` under recursion.
+//!   Percentiles are nearest-rank over the exact durations.
+//! - For an `async fn`, each poll is a span on the thread that polled it: those give its total and
+//!   self time, which are *busy* time. A call is one future ([`AsyncSpan`](crate::AsyncSpan)),
+//!   from its first poll to its completion or drop: its duration is the future's *wall* time, and
+//!   [`AsyncStats`] holds the rest (polls, wall total, cancellations).
+//! - Shares are fractions of the time recorded on all threads, i.e. the sum of every root span's
+//!   duration (which is also the sum of every function's self time).
+
+use serde::{Deserialize, Serialize};
+
+use crate::profile::Profile;
+use crate::registry::FunctionKind;
+
+/// Statistics of one function, scope or context. Every registered function has one, called or
+/// not. All times are nanoseconds; distribution fields are 0 when `calls` is 0.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FunctionStats {
+    /// The full name, e.g. `my_crate::db::Pool::get`.
+    pub name: String,
+    /// Function, async function, scope or context.
+    #[serde(with = "kind_name")]
+    pub kind: FunctionKind,
+    /// The module it is defined in.
+    pub module_path: String,
+    /// The source file.
+    pub file: String,
+    /// The source line.
+    pub line: u32,
+    /// Calls that began in this profile (for an `async fn`: futures first polled in it).
+    pub calls: u64,
+    /// Inclusive time on threads, recursion counted once (for an `async fn`: busy time, polls).
+    pub total_ns: u64,
+    /// Exclusive time: total less the time of callees.
+    pub self_ns: u64,
+    /// Shortest call (for an `async fn`: shortest wall time).
+    pub min_ns: u64,
+    /// Longest call.
+    pub max_ns: u64,
+    /// Mean duration of a call.
+    pub mean_ns: f64,
+    /// Median duration of a call (nearest rank).
+    pub p50_ns: u64,
+    /// 90th percentile of call durations (nearest rank).
+    pub p90_ns: u64,
+    /// 99th percentile of call durations (nearest rank).
+    pub p99_ns: u64,
+    /// `total_ns` as a fraction of the time recorded on all threads.
+    pub total_share: f64,
+    /// `self_ns` as a fraction of the time recorded on all threads (these add up to 1).
+    pub self_share: f64,
+    /// For an `async fn`: its polls and wall time.
+    #[serde(default, rename = "async", skip_serializing_if = "Option::is_none")]
+    pub async_stats: Option<AsyncStats>,
+}
+
+/// What an `async fn` adds to [`FunctionStats`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsyncStats {
+    /// Polls (spans on threads) that began in this profile.
+    pub polls: u64,
+    /// Wall time of its futures within this profile, first poll to completion or drop, added up.
+    pub wall_ns: u64,
+    /// Futures dropped before they completed.
+    pub cancelled: u64,
+}
+
+/// Computes the statistics of every function of `profile`, in the order of
+/// [`Profile::functions`] (so `result[span.function]` describes a span's function).
+///
+/// # Examples
+///
+/// ```
+/// let profile = profiler_runtime::flush();
+/// let stats = profiler_runtime::stats::function_stats(&profile);
+/// assert_eq!(stats.len(), profile.functions.len());
+/// ```
+pub fn function_stats(profile: &Profile) -> Vec<FunctionStats> {
+    let SpanTimes {
+        mut calls,
+        total,
+        self_time,
+        mut durations,
+    } = span_times(profile);
+
+    let mut async_stats: Vec<Option<AsyncStats>> = profile
+        .functions
+        .iter()
+        .map(|f| {
+            (f.kind == FunctionKind::AsyncFunction).then_some(AsyncStats {
+                polls: 0,
+                wall_ns: 0,
+                cancelled: 0,
+            })
+        })
+        .collect();
+    for thread in &profile.threads {
+        for span in &thread.spans {
+            if let Some(Some(a)) = async_stats.get_mut(span.function as usize) {
+                if !span.flags.continued {
+                    a.polls += 1;
+                }
+            }
+        }
+    }
+    for span in &profile.async_spans {
+        let f = span.function as usize;
+        let wall = span.end_ns.saturating_sub(span.start_ns);
+        let a = async_stats[f].get_or_insert(AsyncStats {
+            polls: 0,
+            wall_ns: 0,
+            cancelled: 0,
+        });
+        a.wall_ns += wall;
+        if !span.flags.continued {
+            a.cancelled += u64::from(span.cancelled);
+            calls[f] += 1;
+            durations[f].push(wall);
+        }
+    }
+
+    let recorded: u64 = self_time.iter().sum();
+    let share = |ns: u64| {
+        if recorded == 0 {
+            0.0
+        } else {
+            ns as f64 / recorded as f64
+        }
+    };
+    profile
+        .functions
+        .iter()
+        .enumerate()
+        .map(|(f, entry)| {
+            let d = &mut durations[f];
+            d.sort_unstable();
+            let sum: u64 = d.iter().sum();
+            FunctionStats {
+                name: entry.name.clone(),
+                kind: entry.kind,
+                module_path: entry.module_path.clone(),
+                file: entry.file.clone(),
+                line: entry.line,
+                calls: calls[f],
+                total_ns: total[f],
+                self_ns: self_time[f],
+                min_ns: d.first().copied().unwrap_or(0),
+                max_ns: d.last().copied().unwrap_or(0),
+                mean_ns: if d.is_empty() {
+                    0.0
+                } else {
+                    sum as f64 / d.len() as f64
+                },
+                p50_ns: percentile(d, 50),
+                p90_ns: percentile(d, 90),
+                p99_ns: percentile(d, 99),
+                total_share: share(total[f]),
+                self_share: share(self_time[f]),
+                async_stats: async_stats[f].take(),
+            }
+        })
+        .collect()
+}
+
+/// What the spans on threads give, per function.
+struct SpanTimes {
+    calls: Vec<u64>,
+    total: Vec<u64>,
+    self_time: Vec<u64>,
+    /// Durations of the calls, unsorted.
+    durations: Vec<Vec<u64>>,
+}
+
+/// Calls, total and self time of every function from the spans of every thread; async functions'
+/// polls add time but not calls.
+fn span_times(profile: &Profile) -> SpanTimes {
+    let n = profile.functions.len();
+    let mut calls = vec![0_u64; n];
+    let mut total = vec![0_u64; n];
+    let mut self_time = vec![0_u64; n];
+    let mut durations: Vec<Vec<u64>> = vec![Vec::new(); n];
+
+    // How many spans of each function are open on the current thread's stack.
+    let mut active = vec![0_u32; n];
+    let mut stack: Vec<usize> = Vec::new();
+    for thread in &profile.threads {
+        let spans = &thread.spans;
+        let mut own = spans
+            .iter()
+            .map(crate::Span::duration_ns)
+            .collect::<Vec<_>>();
+        for span in spans {
+            if let Some(p) = span.parent {
+                if let Some(slot) = own.get_mut(p as usize) {
+                    *slot = slot.saturating_sub(span.duration_ns());
+                }
+            }
+        }
+        stack.clear();
+        for (i, span) in spans.iter().enumerate() {
+            while let Some(&top) = stack.last() {
+                if Some(top as u32) == span.parent {
+                    break;
+                }
+                active[spans[top].function as usize] -= 1;
+                stack.pop();
+            }
+            let f = span.function as usize;
+            if active[f] == 0 {
+                total[f] += span.duration_ns();
+            }
+            self_time[f] += own[i];
+            active[f] += 1;
+            stack.push(i);
+            let is_async = profile.functions[f].kind == FunctionKind::AsyncFunction;
+            if !span.flags.continued {
+                // A poll is not a call of an async fn: its futures are, below.
+                if !is_async {
+                    calls[f] += 1;
+                    durations[f].push(span.duration_ns());
+                }
+            }
+        }
+        while let Some(top) = stack.pop() {
+            active[spans[top].function as usize] -= 1;
+        }
+    }
+
+    SpanTimes {
+        calls,
+        total,
+        self_time,
+        durations,
+    }
+}
+
+/// Nearest-rank percentile of sorted values: the smallest value with at least `p`% of the values
+/// at or below it; 0 for no values.
+fn percentile(sorted: &[u64], p: u64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let n = sorted.len() as u64;
+    let rank = (p * n).div_ceil(100).max(1);
+    sorted[(rank - 1) as usize]
+}
+
+/// `FunctionKind` as its export name (`function`, `async`, `scope`, `context`).
+pub(crate) mod kind_name {
+    use serde::{de, Deserialize, Deserializer, Serializer};
+
+    use crate::registry::FunctionKind;
+
+    const KINDS: [FunctionKind; 4] = [
+        FunctionKind::Function,
+        FunctionKind::AsyncFunction,
+        FunctionKind::Scope,
+        FunctionKind::Context,
+    ];
+
+    /// The kind whose export name is `name`.
+    pub(crate) fn parse(name: &str) -> Option<FunctionKind> {
+        KINDS.into_iter().find(|k| k.as_str() == name)
+    }
+
+    #[allow(clippy::trivially_copy_pass_by_ref)] // the signature serde's `with` expects
+    pub(crate) fn serialize<S: Serializer>(kind: &FunctionKind, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(kind.as_str())
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<FunctionKind, D::Error> {
+        let name = String::deserialize(d)?;
+        parse(&name).ok_or_else(|| {
+            de::Error::invalid_value(
+                de::Unexpected::Str(&name),
+                &"one of `function`, `async`, `scope`, `context`",
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50), 50);
+        assert_eq!(percentile(&v, 90), 90);
+        assert_eq!(percentile(&v, 99), 99);
+        assert_eq!(percentile(&[7], 99), 7);
+        assert_eq!(percentile(&[1, 2], 50), 1);
+        assert_eq!(percentile(&[1, 2], 90), 2);
+        assert_eq!(percentile(&[], 50), 0);
+        let ten: Vec<u64> = (1..=10).collect();
+        assert_eq!(percentile(&ten, 99), 10);
+        assert_eq!(percentile(&ten, 90), 9);
+    }
+}

@@ -1,0 +1,283 @@
+//! A text summary of a [`ProfileReport`] for a terminal: the run, the top functions as an aligned
+//! table, and the hottest paths of the call tree. What `profiler summary` prints.
+
+use std::fmt;
+use std::io::{self, Write};
+
+use crate::report::ProfileReport;
+use crate::stats::FunctionStats;
+
+/// The column the function table is sorted by, largest first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SortKey {
+    /// Exclusive time (the default).
+    #[default]
+    SelfTime,
+    /// Inclusive time.
+    Total,
+    /// Number of calls.
+    Calls,
+    /// Mean duration of a call.
+    Mean,
+    /// 99th percentile of call durations.
+    P99,
+}
+
+impl SortKey {
+    /// The name used on the command line: `self`, `total`, `count`, `mean`, `p99`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SortKey::SelfTime => "self",
+            SortKey::Total => "total",
+            SortKey::Calls => "count",
+            SortKey::Mean => "mean",
+            SortKey::P99 => "p99",
+        }
+    }
+
+    fn value(self, f: &FunctionStats) -> f64 {
+        match self {
+            SortKey::SelfTime => f.self_ns as f64,
+            SortKey::Total => f.total_ns as f64,
+            SortKey::Calls => f.calls as f64,
+            SortKey::Mean => f.mean_ns,
+            SortKey::P99 => f.p99_ns as f64,
+        }
+    }
+}
+
+/// What [`write_summary`] shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SummaryOptions {
+    /// Rows of the function table.
+    pub top: usize,
+    /// The column the table is sorted by.
+    pub sort: SortKey,
+    /// Rows of the hottest-paths list.
+    pub paths: usize,
+}
+
+impl Default for SummaryOptions {
+    fn default() -> Self {
+        SummaryOptions {
+            top: 20,
+            sort: SortKey::SelfTime,
+            paths: 10,
+        }
+    }
+}
+
+/// Writes the summary of `report` to `out`.
+///
+/// # Errors
+///
+/// Any error of `out`.
+///
+/// # Examples
+///
+/// ```
+/// use profiler_runtime::report::ProfileReport;
+/// use profiler_runtime::summary::{write_summary, SummaryOptions};
+/// let report = ProfileReport::new(&profiler_runtime::flush());
+/// let mut text = Vec::new();
+/// write_summary(&report, &SummaryOptions::default(), &mut text)?;
+/// assert!(String::from_utf8(text).unwrap().contains("top functions by self time"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn write_summary<W: Write + ?Sized>(
+    report: &ProfileReport,
+    options: &SummaryOptions,
+    out: &mut W,
+) -> io::Result<()> {
+    let run = &report.run;
+    let host = run
+        .host
+        .as_deref()
+        .map(|h| format!(" on {h}"))
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "{} (pid {}){host}: started {}, lasted {}, clock {}, {}",
+        run.process_name,
+        run.pid,
+        run.started,
+        Duration(run.duration_ns),
+        run.clock.kind,
+        run.tool
+    )?;
+    let threads: Vec<String> = run
+        .threads
+        .iter()
+        .map(|t| {
+            let dropped = if t.dropped_events > 0 {
+                format!(", {} events dropped", t.dropped_events)
+            } else {
+                String::new()
+            };
+            format!("{} (tid {}, {} spans{dropped})", t.name, t.tid, t.spans)
+        })
+        .collect();
+    writeln!(
+        out,
+        "threads: {}",
+        if threads.is_empty() {
+            "none".to_owned()
+        } else {
+            threads.join(", ")
+        }
+    )?;
+    if run.dropped_events > 0 {
+        writeln!(
+            out,
+            "warning: {} events were dropped (buffers full): times are lower bounds",
+            run.dropped_events
+        )?;
+    }
+
+    write_function_table(report, options, out)?;
+    write_hottest_paths(report, options, out)
+}
+
+/// The top functions as an aligned table.
+fn write_function_table<W: Write + ?Sized>(
+    report: &ProfileReport,
+    options: &SummaryOptions,
+    out: &mut W,
+) -> io::Result<()> {
+    let mut order: Vec<&FunctionStats> = report.functions.iter().collect();
+    order.sort_by(|a, b| {
+        options
+            .sort
+            .value(b)
+            .total_cmp(&options.sort.value(a))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let shown = options.top.min(order.len());
+    writeln!(
+        out,
+        "\ntop functions by {} ({shown} of {}):",
+        match options.sort {
+            SortKey::SelfTime => "self time",
+            SortKey::Total => "total time",
+            SortKey::Calls => "call count",
+            SortKey::Mean => "mean time",
+            SortKey::P99 => "p99 time",
+        },
+        order.len()
+    )?;
+    writeln!(
+        out,
+        "{:>11} {:>6} {:>11} {:>6} {:>9} {:>11} {:>11}  function",
+        "self", "self%", "total", "total%", "calls", "mean", "p99"
+    )?;
+    for f in &order[..shown] {
+        let marker = if f.async_stats.is_some() {
+            " (async: wall per call, busy total)"
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            "{:>11} {:>6} {:>11} {:>6} {:>9} {:>11} {:>11}  {}{marker}",
+            Duration(f.self_ns).to_string(),
+            Percent(f.self_share).to_string(),
+            Duration(f.total_ns).to_string(),
+            Percent(f.total_share).to_string(),
+            f.calls,
+            Duration(f.mean_ns.round() as u64).to_string(),
+            Duration(f.p99_ns).to_string(),
+            f.name
+        )?;
+    }
+    let never = report
+        .functions
+        .iter()
+        .filter(|f| f.calls == 0 && f.total_ns == 0)
+        .count();
+    if never > 0 {
+        writeln!(out, "({never} registered functions were never called)")?;
+    }
+    Ok(())
+}
+
+/// The tree nodes with the most self time, each with its path from the root.
+fn write_hottest_paths<W: Write + ?Sized>(
+    report: &ProfileReport,
+    options: &SummaryOptions,
+    out: &mut W,
+) -> io::Result<()> {
+    let tree = &report.call_tree;
+    let recorded: u64 = tree.nodes.iter().map(|n| n.self_ns).sum();
+    let mut hottest: Vec<usize> = (0..tree.nodes.len())
+        .filter(|&i| tree.nodes[i].self_ns > 0)
+        .collect();
+    hottest.sort_by_key(|&i| (std::cmp::Reverse(tree.nodes[i].self_ns), i));
+    hottest.truncate(options.paths);
+    writeln!(out, "\nhottest paths by self time:")?;
+    if hottest.is_empty() {
+        writeln!(out, "  (no time recorded)")?;
+    }
+    for i in hottest {
+        let node = &tree.nodes[i];
+        let path: Vec<&str> = tree
+            .path(i)
+            .into_iter()
+            .map(|n| report.function(tree.nodes[n].function).name.as_str())
+            .collect();
+        let share = if recorded == 0 {
+            0.0
+        } else {
+            node.self_ns as f64 / recorded as f64
+        };
+        writeln!(
+            out,
+            "{:>11} {:>6} {:>9}  {}",
+            Duration(node.self_ns).to_string(),
+            Percent(share).to_string(),
+            format!("{}x", node.calls),
+            path.join(" > ")
+        )?;
+    }
+    Ok(())
+}
+
+/// Nanoseconds in the largest unit that keeps them above 1: `850 ns`, `12.345 ms`.
+#[derive(Clone, Copy, Debug)]
+pub struct Duration(pub u64);
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ns = self.0;
+        let (value, unit) = match ns {
+            0..1_000 => return write!(f, "{ns} ns"),
+            1_000..1_000_000 => (ns as f64 / 1e3, "µs"),
+            1_000_000..1_000_000_000 => (ns as f64 / 1e6, "ms"),
+            _ => (ns as f64 / 1e9, "s"),
+        };
+        write!(f, "{value:.3} {unit}")
+    }
+}
+
+/// A fraction as a percentage with one decimal.
+struct Percent(f64);
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.1}%", self.0 * 100.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Duration;
+
+    #[test]
+    fn durations_pick_a_unit() {
+        assert_eq!(Duration(0).to_string(), "0 ns");
+        assert_eq!(Duration(999).to_string(), "999 ns");
+        assert_eq!(Duration(1_500).to_string(), "1.500 µs");
+        assert_eq!(Duration(12_345_678).to_string(), "12.346 ms");
+        assert_eq!(Duration(2_000_000_000).to_string(), "2.000 s");
+    }
+}
