@@ -101,6 +101,27 @@ pub fn run_alternately(
     Ok(out)
 }
 
+/// Runs `command` `runs` times after `warmup` discarded runs, as [`run_alternately`] does for
+/// one command: for a baseline made without a second build.
+///
+/// # Errors
+///
+/// [`AbbaError`] naming the run that failed.
+pub fn run_repeatedly(
+    command: &RunCommand,
+    runs: usize,
+    warmup: usize,
+    dir: &Path,
+    load: &mut dyn FnMut(&Path) -> Result<Run, String>,
+) -> Result<Vec<Run>, AbbaError> {
+    for i in 0..warmup {
+        run_once(command, &dir.join(format!("warmup-{i}")), load)?;
+    }
+    (0..runs)
+        .map(|i| run_once(command, &dir.join(format!("run-{i}")), load))
+        .collect()
+}
+
 fn run_once(
     command: &RunCommand,
     dir: &Path,

@@ -2,8 +2,8 @@
 //!
 //! # Time: the test
 //!
-//! Per run and function, the value compared is the mean time of one call (inclusive by
-//! default, [`Metric`]). With `x` the logarithms of the baseline's values and `y` those of the
+//! Per run and function, the value compared is the time of one call: by default the median
+//! call of the run (inclusive), or the mean inclusive or exclusive time ([`Metric`]). With `x` the logarithms of the baseline's values and `y` those of the
 //! new runs, `d = mean(y) - mean(x)` estimates `ln(new/baseline)`, and Welch's
 //! `se = sqrt(var(x)/n + var(y)/m)` with the Welch-Satterthwaite degrees of freedom gives its
 //! uncertainty. Logarithms make the effect a ratio and tame the right skew of run times.
@@ -32,8 +32,13 @@ use super::{Baseline, FunctionRuns};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Metric {
-    /// Inclusive time per call: a slower callee makes its callers slower too.
+    /// Median inclusive time of a call in each run: robust to calls interrupted by other work
+    /// on a shared machine (preemption, page faults), at the price of missing a slowdown of a
+    /// minority of calls.
     #[default]
+    Median,
+    /// Mean inclusive time of a call in each run (total / calls): sees every call, including
+    /// the interrupted ones. A slower callee makes its callers slower too.
     Total,
     /// Exclusive (self) time per call: flags the function where the time is spent.
     #[serde(rename = "self")]
@@ -77,7 +82,7 @@ impl Default for CompareOptions {
             threshold: 0.02,
             alpha: 0.01,
             correction: Correction::Holm,
-            metric: Metric::Total,
+            metric: Metric::Median,
             min_call_ns: 100.0,
             min_run_ns: 50_000.0,
             budgets: Budgets::new(),
@@ -428,6 +433,15 @@ struct TimeTest {
 
 fn per_call(f: &FunctionRuns, metric: Metric) -> Vec<f64> {
     let time = match metric {
+        Metric::Median => {
+            return f
+                .calls
+                .iter()
+                .zip(&f.p50_ns)
+                .filter(|(&c, _)| c > 0)
+                .map(|(_, &t)| t as f64)
+                .collect()
+        }
         Metric::Total => &f.total_ns,
         Metric::SelfTime => &f.self_ns,
     };

@@ -65,7 +65,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use abba::{run_alternately, AbbaError, AbbaProblem, AlternatingRuns, RunCommand, OUTPUT_ENV};
+use crate::import::load_saved;
+use crate::profile::Profile;
+use crate::report::{ProfileReport, ReadError};
+use crate::stats::{function_stats, FunctionStats};
+
+pub use abba::{
+    run_alternately, run_repeatedly, AbbaError, AbbaProblem, AlternatingRuns, RunCommand,
+    OUTPUT_ENV,
+};
 pub use budget::{parse_duration, Budget, BudgetError, Budgets, Statistic};
 pub use detect::{
     compare, Alert, AlertHook, BudgetViolation, CallCountChange, CompareOptions, Comparison,
@@ -105,6 +113,20 @@ pub struct RunFunction {
 }
 
 impl RunFunction {
+    /// One function's statistics in one run.
+    pub fn from_stats(stats: &FunctionStats) -> RunFunction {
+        RunFunction {
+            name: stats.name.clone(),
+            kind: stats.kind.as_str().to_owned(),
+            calls: stats.calls,
+            total_ns: stats.total_ns,
+            self_ns: stats.self_ns,
+            mean_ns: stats.mean_ns,
+            p50_ns: stats.p50_ns,
+            p99_ns: stats.p99_ns,
+        }
+    }
+
     /// A function known only by its count and total time (self time = total, percentiles =
     /// mean); for tests and hand-made data.
     pub fn from_totals(name: &str, calls: u64, total_ns: u64) -> RunFunction {
@@ -137,6 +159,30 @@ impl Run {
     /// A run with these functions.
     pub fn new(functions: Vec<RunFunction>) -> Run {
         Run { functions }
+    }
+
+    /// The functions of an analysed profile (e.g. one read back from a profile JSON).
+    pub fn from_report(report: &ProfileReport) -> Run {
+        Run::from_stats(&report.functions)
+    }
+
+    /// The functions of a merged profile, e.g. `Run::from_profile(&profiler_runtime::flush())`
+    /// at the end of one run.
+    pub fn from_profile(profile: &Profile) -> Run {
+        Run::from_stats(&function_stats(profile))
+    }
+
+    /// Reads one run from a saved profile: a profile JSON or a Chrome trace.
+    ///
+    /// # Errors
+    ///
+    /// The reader's error, naming the file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Run, ReadError> {
+        Ok(Run::from_report(&load_saved(path)?.to_report()))
+    }
+
+    fn from_stats(stats: &[FunctionStats]) -> Run {
+        Run::new(stats.iter().map(RunFunction::from_stats).collect())
     }
 }
 
