@@ -196,7 +196,12 @@ fn write_function_table<W: Write + ?Sized>(
         .filter(|f| f.calls == 0 && f.total_ns == 0)
         .count();
     if never > 0 {
-        writeln!(out, "({never} registered functions were never called)")?;
+        let (noun, verb) = if never == 1 {
+            ("function", "was")
+        } else {
+            ("functions", "were")
+        };
+        writeln!(out, "({never} registered {noun} {verb} never called)")?;
     }
     Ok(())
 }
@@ -220,11 +225,11 @@ fn write_hottest_paths<W: Write + ?Sized>(
     }
     for i in hottest {
         let node = &tree.nodes[i];
-        let path: Vec<&str> = tree
+        let names = tree
             .path(i)
             .into_iter()
-            .map(|n| report.function(tree.nodes[n].function).name.as_str())
-            .collect();
+            .map(|n| report.function(tree.nodes[n].function).name.as_str());
+        let path = collapse_recursion(names);
         let share = if recorded == 0 {
             0.0
         } else {
@@ -236,10 +241,32 @@ fn write_hottest_paths<W: Write + ?Sized>(
             Duration(node.self_ns).to_string(),
             Percent(share).to_string(),
             format!("{}x", node.calls),
-            path.join(" > ")
+            path
         )?;
     }
     Ok(())
+}
+
+/// Joins a call path with ` > `, writing a run of the same function (recursion) once with its
+/// depth: `main > eval (x9) > leaf`.
+fn collapse_recursion<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let mut runs: Vec<(&str, usize)> = Vec::new();
+    for name in names {
+        match runs.last_mut() {
+            Some((last, count)) if *last == name => *count += 1,
+            _ => runs.push((name, 1)),
+        }
+    }
+    runs.iter()
+        .map(|&(name, count)| {
+            if count == 1 {
+                name.to_owned()
+            } else {
+                format!("{name} (x{count})")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" > ")
 }
 
 /// Nanoseconds in the largest unit that keeps them above 1: `850 ns`, `12.345 ms`.
@@ -270,7 +297,17 @@ impl fmt::Display for Percent {
 
 #[cfg(test)]
 mod tests {
-    use super::Duration;
+    use super::{collapse_recursion, Duration};
+
+    #[test]
+    fn recursion_is_written_once_with_its_depth() {
+        let path = ["main", "eval", "eval", "eval", "leaf", "eval"];
+        assert_eq!(
+            collapse_recursion(path.into_iter()),
+            "main > eval (x3) > leaf > eval"
+        );
+        assert_eq!(collapse_recursion(std::iter::empty()), "");
+    }
 
     #[test]
     fn durations_pick_a_unit() {

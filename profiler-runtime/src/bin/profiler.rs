@@ -1,14 +1,25 @@
-//! `profiler`: work with saved profiles. `profiler baseline save` and `profiler compare` are the
-//! regression gate (exit code 0 clean, 1 regression, 2 error). A thin wrapper over the library.
+//! `profiler`: summarise, convert and draw saved profiles (a profile JSON or a Chrome trace
+//! written by `profiler-runtime`), and gate CI on regressions (`baseline save`, `compare`). A
+//! thin wrapper over the library; errors are one line on stderr and exit code 1 (2 for bad
+//! arguments). `compare` exits 0 when clean, 1 on a regression, 2 on any error.
 
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use profiler_runtime::export::{export_profile, ExportError, FlamegraphOptions, Format};
+use profiler_runtime::import::{load_saved, SavedProfile};
+use profiler_runtime::summary::{write_summary, SortKey, SummaryOptions};
 
+/// `baseline save` and `compare`: the regression gate.
 #[path = "cli/gate.rs"]
 mod gate;
 
-/// Work with profiles saved by profiler-runtime.
+/// Summarise, convert and draw profiles saved by profiler-runtime.
+///
+/// Inputs are a profile JSON (`.json`) or a Chrome trace (`.trace.json`); the kind is read from
+/// the content.
 #[derive(Debug, Parser)]
 #[command(name = "profiler", version)]
 struct Cli {
@@ -18,6 +29,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Profile(ProfileCommand),
     /// Save baselines: several runs' results with their machine and build fingerprint.
     Baseline {
         #[command(subcommand)]
@@ -28,9 +41,167 @@ enum Command {
     Compare(gate::CompareArgs),
 }
 
+#[derive(Debug, Subcommand)]
+enum ProfileCommand {
+    /// Print the run, the top functions as a table, and the hottest paths of the call tree.
+    Summary {
+        /// The saved profile.
+        file: PathBuf,
+        /// Rows of the function table.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+        /// The column the table is sorted by.
+        #[arg(long, value_enum, default_value_t = Sort::SelfTime)]
+        sort: Sort,
+        /// Rows of the hottest-paths list.
+        #[arg(long, default_value_t = 10)]
+        paths: usize,
+    },
+    /// Convert a saved profile to another format (chosen by OUT's name, or --format).
+    ///
+    /// From a profile JSON: json, csv, folded, flamegraph, icicle. From a Chrome trace: all of
+    /// those, plus chrome and speedscope.
+    Convert {
+        /// The saved profile.
+        input: PathBuf,
+        /// The file to write.
+        output: PathBuf,
+        /// chrome, speedscope, json, csv, folded, flamegraph or icicle.
+        #[arg(long, short, value_parser = parse_format)]
+        format: Option<Format>,
+    },
+    /// Draw a saved profile as an SVG flamegraph.
+    Flamegraph {
+        /// The saved profile.
+        input: PathBuf,
+        /// The SVG file to write.
+        output: PathBuf,
+        /// Draw an icicle graph: roots at the top.
+        #[arg(long)]
+        icicle: bool,
+        /// The title above the graph.
+        #[arg(long)]
+        title: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Sort {
+    /// Exclusive time.
+    #[value(name = "self")]
+    SelfTime,
+    /// Inclusive time.
+    Total,
+    /// Number of calls.
+    Count,
+    /// Mean duration of a call.
+    Mean,
+    /// 99th percentile of call durations.
+    P99,
+}
+
+impl From<Sort> for SortKey {
+    fn from(sort: Sort) -> SortKey {
+        match sort {
+            Sort::SelfTime => SortKey::SelfTime,
+            Sort::Total => SortKey::Total,
+            Sort::Count => SortKey::Calls,
+            Sort::Mean => SortKey::Mean,
+            Sort::P99 => SortKey::P99,
+        }
+    }
+}
+
+fn parse_format(name: &str) -> Result<Format, String> {
+    Format::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+        format!(
+            "unknown format `{name}`; expected one of {}",
+            names.join(", ")
+        )
+    })
+}
+
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Profile(command) => match run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("profiler: {message}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Baseline { command } => gate::baseline(command),
         Command::Compare(args) => gate::compare_command(args),
+    }
+}
+
+fn run(command: ProfileCommand) -> Result<(), String> {
+    match command {
+        ProfileCommand::Summary {
+            file,
+            top,
+            sort,
+            paths,
+        } => {
+            let report = load_saved(&file).map_err(|e| e.to_string())?.to_report();
+            let options = SummaryOptions {
+                top,
+                sort: sort.into(),
+                paths,
+            };
+            let stdout = io::stdout().lock();
+            let mut out = BufWriter::new(stdout);
+            write_summary(&report, &options, &mut out)
+                .and_then(|()| out.flush())
+                .or_else(ignore_broken_pipe)
+                .map_err(|e| format!("cannot write the summary: {e}"))
+        }
+        ProfileCommand::Convert {
+            input,
+            output,
+            format,
+        } => {
+            let saved = load_saved(&input).map_err(|e| e.to_string())?;
+            let result = match &saved {
+                SavedProfile::Timeline(profile) => export_profile(profile, &output, format),
+                SavedProfile::Report(report) => export_profile(report, &output, format),
+            };
+            result.map_err(|e| match e {
+                ExportError::NeedsTimeline { format, .. } => format!(
+                    "{} is a profile JSON, which keeps statistics and the call tree but not the timeline that {format} needs: convert the run's .trace.json instead",
+                    input.display()
+                ),
+                e => e.to_string(),
+            })
+        }
+        ProfileCommand::Flamegraph {
+            input,
+            output,
+            icicle,
+            title,
+        } => {
+            let report = load_saved(&input).map_err(|e| e.to_string())?.to_report();
+            let mut options = FlamegraphOptions::new().icicle(icicle);
+            if let Some(title) = title {
+                options = options.title(title);
+            }
+            let write = || -> io::Result<()> {
+                let mut out = BufWriter::new(std::fs::File::create(&output)?);
+                profiler_runtime::export::write_flamegraph(&report, &options, &mut out)?;
+                out.flush()
+            };
+            write().map_err(|e| format!("cannot write {}: {e}", output.display()))
+        }
+    }
+}
+
+/// `profiler summary | head` closes the pipe early: that is not an error.
+fn ignore_broken_pipe(e: io::Error) -> io::Result<()> {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Ok(())
+    } else {
+        Err(e)
     }
 }

@@ -1,0 +1,369 @@
+//! The `profiler` command end to end, on files: summary, convert, flamegraph, and bad input
+//! (missing, empty, truncated, wrong kind, newer version) as one line on stderr and exit code 1.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use profiler_runtime::export::{export_profile, Format};
+use profiler_runtime::{
+    AsyncSpan, ClockInfo, ClockKind, FunctionEntry, FunctionKind, Profile, Span, SpanFlags,
+    ThreadTimeline,
+};
+
+fn entry(name: &str, kind: FunctionKind) -> FunctionEntry {
+    FunctionEntry {
+        name: name.to_owned(),
+        module_path: "app".to_owned(),
+        file: "src/main.rs".to_owned(),
+        line: 1,
+        kind,
+    }
+}
+
+fn span(function: u32, start_ns: u64, end_ns: u64, depth: u32, parent: Option<u32>) -> Span {
+    Span {
+        function,
+        start_ns,
+        end_ns,
+        depth,
+        parent,
+        flags: SpanFlags::default(),
+    }
+}
+
+/// `app::main` (10 ms) calls `app::parse<K, V>` 3 times (1 ms each) and `app::render` once
+/// (5 ms, of which 4 ms in `app::draw`); `app::unused` is never called; `app::fetch` is async.
+fn profile() -> Profile {
+    let functions = vec![
+        entry("app::main", FunctionKind::Function),
+        entry("app::parse<K, V>", FunctionKind::Function),
+        entry("app::render", FunctionKind::Function),
+        entry("app::draw \"fast\"", FunctionKind::Function),
+        entry("app::unused", FunctionKind::Function),
+        entry("app::fetch", FunctionKind::AsyncFunction),
+    ];
+    let ms = 1_000_000;
+    let spans = vec![
+        span(0, 0, 10 * ms, 0, None),
+        span(1, ms, 2 * ms, 1, Some(0)),
+        span(1, 2 * ms, 3 * ms, 1, Some(0)),
+        span(1, 3 * ms, 4 * ms, 1, Some(0)),
+        span(2, 4 * ms, 9 * ms, 1, Some(0)),
+        span(3, 5 * ms, 9 * ms, 2, Some(4)),
+        span(5, 9 * ms, 9 * ms + 500, 1, Some(0)),
+    ];
+    Profile {
+        functions,
+        threads: vec![ThreadTimeline {
+            tid: 1,
+            name: "main".to_owned(),
+            spans,
+            dropped_events: 0,
+            exited: false,
+        }],
+        async_spans: vec![AsyncSpan {
+            function: 5,
+            id: 1,
+            start_ns: 9 * ms,
+            end_ns: 10 * ms,
+            start_tid: 1,
+            end_tid: 1,
+            cancelled: false,
+            flags: SpanFlags::default(),
+        }],
+        start_ns: 0,
+        end_ns: 10 * ms,
+        epoch_unix_ns: 1_795_595_063_000_000_000,
+        clock: ClockInfo {
+            kind: ClockKind::Monotonic,
+            ticks_per_second: 1e9,
+        },
+        dropped_events: 0,
+        process_name: "app".to_owned(),
+        pid: 7,
+    }
+}
+
+/// A fresh folder holding `run.json` and `run.trace.json` of [`profile`].
+fn fixture(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!("profiler-cli-{}", std::process::id()))
+        .join(test);
+    std::fs::create_dir_all(&dir).unwrap();
+    let profile = profile();
+    export_profile(&profile, dir.join("run.json"), None).unwrap();
+    export_profile(&profile, dir.join("run.trace.json"), None).unwrap();
+    dir
+}
+
+fn profiler(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_profiler"));
+    for arg in args {
+        command.arg(arg);
+    }
+    command.env("RUST_BACKTRACE", "1").output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// Asserts a clean failure: exit code 1, one line on stderr naming `what`, no panic.
+fn fails_cleanly(output: &Output, what: &str) -> String {
+    let stderr = String::from_utf8(output.stderr.clone()).unwrap();
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert!(output.stdout.is_empty());
+    assert_eq!(stderr.lines().count(), 1, "one line expected: {stderr}");
+    assert!(stderr.starts_with("profiler: "), "{stderr}");
+    assert!(stderr.contains(what), "{stderr} should mention {what}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+    stderr
+}
+
+/// The rows of the function table: the lines between its header and the next blank line.
+fn table(text: &str) -> Vec<&str> {
+    text.lines()
+        .skip_while(|l| !l.ends_with("  function"))
+        .skip(1)
+        .take_while(|l| !l.is_empty() && !l.starts_with('('))
+        .collect()
+}
+
+#[test]
+fn summary_prints_an_aligned_table_and_the_hottest_paths() {
+    let dir = fixture("summary");
+    for input in ["run.json", "run.trace.json"] {
+        let text = stdout(&profiler(&[&"summary", &dir.join(input)]));
+        assert!(text.starts_with("app (pid 7)"), "{text}");
+        assert!(text.contains("started 2026-11-25T08:24:23.000000000Z, lasted 10.000 ms"));
+        let rows = table(&text);
+        let names: Vec<&str> = rows
+            .iter()
+            .map(|r| r[r.find("  app::").unwrap() + 2..].trim_end())
+            .collect();
+        // By self time: draw 4 ms, parse 3 ms, main 2 ms, render 1 ms, fetch 500 ns, unused.
+        assert_eq!(
+            names[..4],
+            [
+                "app::draw \"fast\"",
+                "app::parse<K, V>",
+                "app::main",
+                "app::render"
+            ],
+            "{text}"
+        );
+        assert!(names[4].starts_with("app::fetch (async"));
+        if input == "run.json" {
+            assert_eq!(names[5], "app::unused");
+            assert!(text.contains("(1 registered function was never called)"));
+        } else {
+            // A Chrome trace only names the functions that have events.
+            assert_eq!(names.len(), 5);
+        }
+        // Aligned: every row's name starts in the same column as the header's `function`.
+        let header = text.lines().find(|l| l.ends_with("  function")).unwrap();
+        let column = header.find("function").unwrap();
+        for row in &rows {
+            assert_eq!(row.chars().take(column).count(), column);
+            assert!(
+                row.chars().nth(column - 1) == Some(' ') && row.chars().nth(column) == Some('a'),
+                "{row:?}"
+            );
+        }
+        assert!(
+            rows[1].contains("3.000 ms") && rows[1].contains("      3  "),
+            "{}",
+            rows[1]
+        );
+        assert!(text.contains("hottest paths by self time:"));
+        assert!(
+            text.contains(
+                "4.000 ms  40.0%        1x  app::main > app::render > app::draw \"fast\""
+            ),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn summary_sorts_and_limits() {
+    let dir = fixture("sort");
+    let text = stdout(&profiler(&[
+        &"summary",
+        &dir.join("run.json"),
+        &"--sort",
+        &"count",
+        &"--top",
+        &"2",
+    ]));
+    let rows = table(&text);
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(rows[0].ends_with("app::parse<K, V>"));
+    assert!(text.contains("top functions by call count (2 of 6)"));
+    let text = stdout(&profiler(&[
+        &"summary",
+        &dir.join("run.json"),
+        &"--sort",
+        &"total",
+        &"--top",
+        &"1",
+    ]));
+    assert!(table(&text)[0].ends_with("app::main"));
+
+    let bad = profiler(&[&"summary", &dir.join("run.json"), &"--sort", &"speed"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("speed"));
+}
+
+#[test]
+fn convert_writes_the_format_of_the_output_name() {
+    let dir = fixture("convert");
+    let json = dir.join("run.json");
+    for (out, check) in [
+        ("out.csv", "\"app::parse<K, V>\""),
+        (
+            "out.folded",
+            "app::main;app::render;app::draw \"fast\" 4000000",
+        ),
+        ("out.svg", "<svg"),
+        ("copy.json", "\"schema\": \"profiler-profile\""),
+    ] {
+        let path = dir.join(out);
+        stdout(&profiler(&[&"convert", &json, &path]));
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert!(written.contains(check), "{out}: {written}");
+    }
+    // --format wins over the name.
+    let path = dir.join("stacks.txt");
+    stdout(&profiler(&[
+        &"convert",
+        &json,
+        &path,
+        &"--format",
+        &"folded",
+    ]));
+    assert!(std::fs::read_to_string(&path).unwrap().lines().count() >= 4);
+    // From a Chrome trace, the timeline formats too.
+    let path = dir.join("again.speedscope.json");
+    stdout(&profiler(&[&"convert", &dir.join("run.trace.json"), &path]));
+    let speedscope: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(speedscope["profiles"][0]["type"], "evented");
+}
+
+#[test]
+fn convert_refuses_timeline_formats_from_a_profile_json() {
+    let dir = fixture("timeline");
+    let out = dir.join("out.trace.json");
+    let output = profiler(&[&"convert", &dir.join("run.json"), &out]);
+    let message = fails_cleanly(&output, "run.json");
+    assert!(message.contains("timeline"), "{message}");
+    assert!(!out.exists());
+    let output = profiler(&[&"convert", &dir.join("run.json"), &dir.join("out.unknown")]);
+    fails_cleanly(&output, "out.unknown");
+}
+
+#[test]
+fn flamegraph_writes_svg_and_icicle() {
+    let dir = fixture("flamegraph");
+    for (name, extra) in [("flame.svg", None), ("icicle.svg", Some("--icicle"))] {
+        let path = dir.join(name);
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> =
+            vec![&"flamegraph", &"--title", &"My <app>"];
+        let input = dir.join("run.json");
+        args.push(&input);
+        args.push(&path);
+        if let Some(flag) = &extra {
+            args.push(flag);
+        }
+        stdout(&profiler(&args));
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let options = roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..roxmltree::ParsingOptions::default()
+        };
+        let doc = roxmltree::Document::parse_with_options(&svg, options).expect("well-formed SVG");
+        let titles: Vec<&str> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("title"))
+            .filter_map(|n| n.text())
+            .collect();
+        for function in [
+            "app::main",
+            "app::parse<K, V>",
+            "app::render",
+            "app::draw \"fast\"",
+            "app::fetch",
+        ] {
+            assert!(
+                titles
+                    .iter()
+                    .any(|t| t.starts_with(&format!("{function} ("))),
+                "{function} in {name}"
+            );
+        }
+        assert!(svg.contains("My &lt;app&gt;"));
+    }
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn bad_input_files_fail_with_one_line_and_exit_code_1() {
+    let dir = fixture("bad");
+    let good = std::fs::read(dir.join("run.json")).unwrap();
+    let trace = std::fs::read(dir.join("run.trace.json")).unwrap();
+    let newer =
+        String::from_utf8(good.clone())
+            .unwrap()
+            .replacen("\"version\": 1", "\"version\": 2", 1);
+    export_profile(&profile(), dir.join("run.csv"), Some(Format::Csv)).unwrap();
+    export_profile(&profile(), dir.join("run.speedscope.json"), None).unwrap();
+    let cases = [
+        (dir.join("missing.json"), "cannot read"),
+        (write(&dir, "empty.json", b""), "truncated"),
+        (
+            write(&dir, "cut.json", &good[..good.len() / 3]),
+            "truncated",
+        ),
+        (
+            write(&dir, "cut.trace.json", &trace[..trace.len() / 2]),
+            "truncated",
+        ),
+        (dir.join("run.csv"), "not valid JSON"),
+        (
+            dir.join("run.speedscope.json"),
+            "not a profile of this tool",
+        ),
+        (write(&dir, "newer.json", newer.as_bytes()), "newer"),
+    ];
+    for (path, problem) in &cases {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        for args in [
+            vec!["summary"],
+            vec!["convert", "-"],
+            vec!["flamegraph", "-"],
+        ] {
+            let out = dir.join("out.svg");
+            let mut argv: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&args[0]];
+            argv.push(path);
+            if args.len() > 1 {
+                argv.push(&out);
+            }
+            let message = fails_cleanly(&profiler(&argv), name);
+            assert!(message.contains(problem), "{args:?} {name}: {message}");
+        }
+    }
+}

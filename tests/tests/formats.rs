@@ -1,0 +1,473 @@
+//! The analysis formats parse back with real parsers (serde_json, csv, an XML parser) and hold
+//! what was computed; awkward names survive every one; the format follows the file name; saved
+//! files read back, and bad ones are clear errors.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use profiler_runtime::export::{
+    export_profile, unescape_frame, write_csv, write_flamegraph, write_folded, write_profile_json,
+    ExportError, FlamegraphOptions, Format, CSV_COLUMNS,
+};
+use profiler_runtime::import::{load_saved, read_chrome_trace, SavedProfile};
+use profiler_runtime::report::{ProfileReport, ReadErrorKind};
+use profiler_runtime::stats::function_stats;
+use profiler_runtime::{FunctionKind, Profile};
+use profiler_tests::synthetic::{call, ProfileBuilder};
+use serde_json::Value;
+
+/// Names a spreadsheet, a JSON parser or a folded-stack reader could trip on.
+const AWKWARD: [&str; 6] = [
+    "std::collections::HashMap<K, V>::get",
+    "say \"hi\", then leave",
+    "ünïcødé::函数::🦀",
+    "semi;colon",
+    "multi\nline\r\nname",
+    "percent %3B literal",
+];
+
+/// A profile whose functions have awkward names, with nesting, two threads and an async fn.
+fn awkward_profile() -> Profile {
+    let mut b = ProfileBuilder::new(100_000);
+    let main = b.function("main");
+    let ids: Vec<u32> = AWKWARD.iter().map(|n| b.function(n)).collect();
+    let fetch = b.function_of_kind("client::fetch", FunctionKind::AsyncFunction);
+    b.function("never <called>, \"ever\"");
+    let mut children = Vec::new();
+    for (i, &f) in ids.iter().enumerate() {
+        let at = 1_000 + i as u64 * 10_000;
+        children.push(call(
+            f,
+            at,
+            at + 5_000,
+            vec![call(
+                ids[(i + 1) % ids.len()],
+                at + 1_000,
+                at + 2_000,
+                vec![],
+            )],
+        ));
+    }
+    children.push(call(fetch, 70_000, 71_000, vec![]));
+    b.thread("main", vec![call(main, 0, 90_000, children)]);
+    b.thread("worker, \"b\"", vec![call(ids[0], 0, 3_000, vec![])]);
+    b.future(fetch, 70_000, 80_000, false);
+    b.build()
+}
+
+fn temp_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!("profiler-formats-{}", std::process::id()))
+        .join(test);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn profile_json_is_versioned_and_reads_back_equal() {
+    let report = ProfileReport::new(&awkward_profile());
+    let mut bytes = Vec::new();
+    write_profile_json(&report, &mut bytes).unwrap();
+    let json: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(json["schema"], "profiler-profile");
+    assert_eq!(json["version"], 1);
+    assert_eq!(json["run"]["process_name"], "synthetic");
+    assert_eq!(json["run"]["pid"], 4242);
+    assert_eq!(json["run"]["duration_ns"], 100_000);
+    assert_eq!(json["run"]["threads"][1]["name"], "worker, \"b\"");
+    let names: BTreeSet<&str> = json["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    for name in AWKWARD {
+        assert!(names.contains(name), "{name:?} missing");
+    }
+    let fetch = json["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "client::fetch")
+        .unwrap();
+    assert_eq!(fetch["kind"], "async");
+    assert_eq!(fetch["async"]["wall_ns"], 10_000);
+    assert_eq!(json["call_tree"][0]["parent"], Value::Null);
+
+    let back = ProfileReport::read(&bytes[..]).unwrap();
+    assert_eq!(back, report);
+}
+
+#[test]
+fn csv_has_a_header_and_one_row_per_function_with_rfc4180_quoting() {
+    let profile = awkward_profile();
+    let report = ProfileReport::new(&profile);
+    let mut bytes = Vec::new();
+    write_csv(&report, &mut bytes).unwrap();
+    let mut reader = csv::Reader::from_reader(&bytes[..]);
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(header, CSV_COLUMNS);
+    let rows: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().unwrap();
+    assert_eq!(rows.len(), profile.functions.len());
+    let column = |name: &str| CSV_COLUMNS.iter().position(|c| *c == name).unwrap();
+    let by_name: BTreeMap<&str, &csv::StringRecord> =
+        rows.iter().map(|r| (&r[column("name")], r)).collect();
+    for stats in function_stats(&profile) {
+        let row = by_name
+            .get(stats.name.as_str())
+            .unwrap_or_else(|| panic!("no row for {:?}", stats.name));
+        assert_eq!(row[column("calls")].parse::<u64>().unwrap(), stats.calls);
+        assert_eq!(
+            row[column("total_ns")].parse::<u64>().unwrap(),
+            stats.total_ns
+        );
+        assert_eq!(
+            row[column("self_ns")].parse::<u64>().unwrap(),
+            stats.self_ns
+        );
+        assert_eq!(row[column("p99_ns")].parse::<u64>().unwrap(), stats.p99_ns);
+        assert_eq!(&row[column("kind")], stats.kind.as_str());
+        let polls = &row[column("polls")];
+        match &stats.async_stats {
+            Some(a) => assert_eq!(polls.parse::<u64>().unwrap(), a.polls),
+            None => assert_eq!(polls, ""),
+        }
+    }
+    // Sorted by self time, largest first.
+    let selfs: Vec<u64> = rows
+        .iter()
+        .map(|r| r[column("self_ns")].parse().unwrap())
+        .collect();
+    assert!(selfs.windows(2).all(|w| w[0] >= w[1]));
+    // The quoting is RFC 4180's: fields with quotes are quoted and the quotes doubled.
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(text.contains("\"say \"\"hi\"\", then leave\""));
+    assert!(text.contains("\"std::collections::HashMap<K, V>::get\""));
+}
+
+#[test]
+fn folded_stacks_add_up_to_the_recorded_time_and_names_round_trip() {
+    let profile = awkward_profile();
+    let report = ProfileReport::new(&profile);
+    let mut bytes = Vec::new();
+    write_folded(&report, &mut bytes).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let mut total = 0;
+    let mut frames_seen = BTreeSet::new();
+    let mut by_path: BTreeMap<Vec<String>, u64> = BTreeMap::new();
+    for line in text.lines() {
+        let (stack, weight) = line.rsplit_once(' ').expect("`stack weight`");
+        let weight: u64 = weight.parse().expect("integer weight");
+        assert!(weight > 0);
+        total += weight;
+        let frames: Vec<String> = stack
+            .split(';')
+            .map(|f| unescape_frame(f).into_owned())
+            .collect();
+        frames_seen.extend(frames.iter().cloned());
+        by_path.insert(frames, weight);
+    }
+    let recorded: u64 = function_stats(&profile).iter().map(|f| f.self_ns).sum();
+    assert_eq!(total, recorded);
+    for name in AWKWARD {
+        assert!(frames_seen.contains(name), "{name:?} missing from\n{text}");
+    }
+    // main > HashMap<K, V>::get (5000 ns) minus its callee (1000 ns).
+    let path = vec!["main".to_owned(), AWKWARD[0].to_owned()];
+    assert_eq!(by_path[&path], 4_000);
+    assert_eq!(by_path[&vec![AWKWARD[0].to_owned()]], 3_000);
+    let sorted: Vec<&str> = {
+        let mut v: Vec<&str> = text.lines().collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(sorted, text.lines().collect::<Vec<_>>());
+}
+
+/// The SVG parsed as XML (inferno writes the SVG 1.1 doctype, so DTDs are allowed).
+fn parse_svg(svg: &str) -> roxmltree::Document<'_> {
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..roxmltree::ParsingOptions::default()
+    };
+    roxmltree::Document::parse_with_options(svg, options).expect("well-formed XML")
+}
+
+/// Every `<title>` text of an SVG, parsed as XML.
+fn svg_titles(svg: &str) -> Vec<String> {
+    let doc = parse_svg(svg);
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("title"))
+        .filter_map(|n| n.text().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn flamegraph_and_icicle_are_well_formed_svg_naming_every_function() {
+    let profile = awkward_profile();
+    let report = ProfileReport::new(&profile);
+    for options in [
+        FlamegraphOptions::new(),
+        FlamegraphOptions::new()
+            .icicle(true)
+            .title("icicle <of> \"it\""),
+    ] {
+        let mut bytes = Vec::new();
+        write_flamegraph(&report, &options, &mut bytes).unwrap();
+        let svg = String::from_utf8(bytes).unwrap();
+        let titles = svg_titles(&svg);
+        for f in function_stats(&profile).iter().filter(|f| f.total_ns > 0) {
+            // Frame names are the folded ones: `;` and line ends are %-escaped.
+            let frame = profiler_runtime::export::escape_frame(&f.name);
+            assert!(
+                titles.iter().any(|t| t.starts_with(&format!("{frame} ("))),
+                "{frame:?} has no frame"
+            );
+        }
+        let doc = parse_svg(&svg);
+        let heading = doc
+            .descendants()
+            .find(|n| n.attribute("id") == Some("title"))
+            .and_then(|n| n.text())
+            .unwrap();
+        if options.is_icicle() {
+            assert_eq!(heading, "icicle <of> \"it\"");
+        } else {
+            assert_eq!(heading, "synthetic: flame graph");
+        }
+    }
+}
+
+#[test]
+fn an_empty_profile_still_writes_every_format() {
+    let profile = ProfileBuilder::new(0).build();
+    for &format in Format::ALL {
+        let mut out = Vec::new();
+        format.write(&profile, &mut out).unwrap();
+        match format {
+            Format::FlamegraphSvg | Format::IcicleSvg => {
+                svg_titles(std::str::from_utf8(&out).unwrap());
+            }
+            Format::Csv => assert_eq!(out, format!("{}\n", CSV_COLUMNS.join(",")).into_bytes()),
+            Format::Folded => assert!(out.is_empty()),
+            _ => {
+                serde_json::from_slice::<Value>(&out).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn the_longest_matching_file_ending_picks_the_format() {
+    for (name, format) in [
+        ("run.json", Some(Format::Json)),
+        ("run.profile.json", Some(Format::Json)),
+        ("run.trace.json", Some(Format::ChromeTrace)),
+        ("run.chrome.json", Some(Format::ChromeTrace)),
+        ("RUN.SPEEDSCOPE.JSON", Some(Format::Speedscope)),
+        ("dir.json/run.csv", Some(Format::Csv)),
+        ("run.folded", Some(Format::Folded)),
+        ("run.collapsed", Some(Format::Folded)),
+        ("run.svg", Some(Format::FlamegraphSvg)),
+        ("run.icicle.svg", Some(Format::IcicleSvg)),
+        ("run.txt", None),
+        ("json", None),
+    ] {
+        assert_eq!(Format::from_path(name), format, "{name}");
+    }
+    for &format in Format::ALL {
+        assert_eq!(Format::from_name(format.name()), Some(format));
+        let first = format.extensions()[0];
+        assert_eq!(Format::from_path(format!("x{first}")), Some(format));
+    }
+}
+
+#[test]
+fn export_profile_writes_every_format_by_file_name_and_reports_read_back() {
+    let dir = temp_dir("by-name");
+    let profile = awkward_profile();
+    for &format in Format::ALL {
+        let path = dir.join(format!("run{}", format.extensions()[0]));
+        export_profile(&profile, &path, None).unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() > 0 || format == Format::Folded);
+    }
+    // A report read back converts to everything but the timeline formats.
+    let report = ProfileReport::load(dir.join("run.json")).unwrap();
+    assert_eq!(report, ProfileReport::new(&profile).with_host_of(&report));
+    export_profile(&report, dir.join("again.csv"), None).unwrap();
+    export_profile(&report, dir.join("again.svg"), None).unwrap();
+    match export_profile(&report, dir.join("again.trace.json"), None) {
+        Err(e @ ExportError::NeedsTimeline { .. }) => {
+            assert!(e.to_string().contains("again.trace.json"), "{e}");
+        }
+        other => panic!("expected NeedsTimeline, got {other:?}"),
+    }
+    assert!(!dir.join("again.trace.json").exists());
+}
+
+/// Lets a report made here compare equal to one read back (the host is this machine's in both,
+/// but stays explicit).
+trait WithHost {
+    fn with_host_of(self, other: &ProfileReport) -> ProfileReport;
+}
+
+impl WithHost for ProfileReport {
+    fn with_host_of(mut self, other: &ProfileReport) -> ProfileReport {
+        self.run.host.clone_from(&other.run.host);
+        self
+    }
+}
+
+#[test]
+fn chrome_traces_read_back_into_the_same_statistics() {
+    let profile = awkward_profile();
+    let mut trace = Vec::new();
+    profiler_runtime::export::write_chrome_trace(&profile, &mut trace).unwrap();
+    let back = read_chrome_trace(&trace).unwrap();
+    back.validate().unwrap();
+    assert_eq!(back.render_tree(), profile.render_tree());
+    assert_eq!(
+        (back.start_ns, back.end_ns, back.pid),
+        (profile.start_ns, profile.end_ns, profile.pid)
+    );
+    let key = |p: &Profile| -> BTreeMap<String, (u64, u64, u64, u64)> {
+        function_stats(p)
+            .into_iter()
+            .filter(|f| f.calls > 0)
+            .map(|f| (f.name, (f.calls, f.total_ns, f.self_ns, f.p99_ns)))
+            .collect()
+    };
+    assert_eq!(key(&back), key(&profile));
+    let fetch = function_stats(&back)
+        .into_iter()
+        .find(|f| f.name == "client::fetch")
+        .unwrap();
+    assert_eq!(fetch.async_stats.unwrap().wall_ns, 10_000);
+}
+
+#[test]
+fn saved_files_are_told_apart_by_content() {
+    let dir = temp_dir("saved");
+    let profile = awkward_profile();
+    export_profile(&profile, dir.join("a.json"), None).unwrap();
+    export_profile(&profile, dir.join("a.trace.json"), None).unwrap();
+    export_profile(&profile, dir.join("a.speedscope.json"), None).unwrap();
+    assert!(matches!(
+        load_saved(dir.join("a.json")).unwrap(),
+        SavedProfile::Report(_)
+    ));
+    match load_saved(dir.join("a.trace.json")).unwrap() {
+        SavedProfile::Timeline(p) => assert_eq!(p.span_count(), profile.span_count()),
+        SavedProfile::Report(_) => panic!("a trace is a timeline"),
+    }
+    let e = load_saved(dir.join("a.speedscope.json")).unwrap_err();
+    assert!(
+        matches!(e.kind(), ReadErrorKind::WrongSchema { found: Some(s) } if s.contains("speedscope"))
+    );
+}
+
+/// A bad file: its name, its bytes, and the error kind expected.
+type Case = (&'static str, Vec<u8>, fn(&ReadErrorKind) -> bool);
+
+#[test]
+fn bad_profile_files_are_clear_errors_naming_the_file() {
+    let dir = temp_dir("bad");
+    let report = ProfileReport::new(&awkward_profile());
+    let mut good = Vec::new();
+    write_profile_json(&report, &mut good).unwrap();
+    let text = String::from_utf8(good.clone()).unwrap();
+    let cases: Vec<Case> = vec![
+        ("truncated.json", good[..good.len() / 2].to_vec(), |k| {
+            matches!(k, ReadErrorKind::Truncated)
+        }),
+        ("empty.json", Vec::new(), |k| {
+            matches!(k, ReadErrorKind::Truncated)
+        }),
+        ("garbage.json", b"name,calls\nmain,1\n".to_vec(), |k| {
+            matches!(k, ReadErrorKind::Malformed { line: 1, .. })
+        }),
+        (
+            "other.json",
+            br#"{"schema":"something-else","version":1}"#.to_vec(),
+            |k| matches!(k, ReadErrorKind::WrongSchema { found: Some(s) } if s == "something-else"),
+        ),
+        ("array.json", b"[1, 2]".to_vec(), |k| {
+            matches!(k, ReadErrorKind::WrongSchema { found: None })
+        }),
+        (
+            "newer.json",
+            text.replacen("\"version\": 1", "\"version\": 7", 1)
+                .into_bytes(),
+            |k| {
+                matches!(
+                    k,
+                    ReadErrorKind::NewerVersion {
+                        found: 7,
+                        supported: 1
+                    }
+                )
+            },
+        ),
+        (
+            "invalid.json",
+            text.replacen("\"calls\": ", "\"calls\": -", 1).into_bytes(),
+            |k| matches!(k, ReadErrorKind::Invalid(_)),
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        for error in [
+            ProfileReport::load(&path).unwrap_err(),
+            load_saved(&path).unwrap_err(),
+        ] {
+            assert!(expected(error.kind()), "{name}: {error:?}");
+            assert_eq!(error.path(), Some(path.as_path()));
+            let message = error.to_string();
+            assert!(
+                message.starts_with(&path.display().to_string()),
+                "{message}"
+            );
+            assert!(!message.contains('\n'), "{message}");
+        }
+    }
+    let missing = ProfileReport::load(dir.join("missing.json")).unwrap_err();
+    assert!(matches!(missing.kind(), ReadErrorKind::Io(_)));
+    assert!(missing.to_string().contains("missing.json"));
+}
+
+/// Compares `actual` with `tests/fixtures/<name>`; `PROFILER_BLESS=1` rewrites the file.
+fn golden(name: &str, actual: &[u8]) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name);
+    if std::env::var_os("PROFILER_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (PROFILER_BLESS=1 creates it)", path.display()));
+    assert!(
+        expected == actual,
+        "{} differs; if intended, run with PROFILER_BLESS=1\n--- actual ---\n{}",
+        path.display(),
+        String::from_utf8_lossy(actual)
+    );
+}
+
+#[test]
+fn csv_and_folded_match_their_golden_files() {
+    let report = ProfileReport::new(&awkward_profile());
+    let mut csv = Vec::new();
+    write_csv(&report, &mut csv).unwrap();
+    golden("awkward.csv", &csv);
+    let mut folded = Vec::new();
+    write_folded(&report, &mut folded).unwrap();
+    golden("awkward.folded", &folded);
+}
