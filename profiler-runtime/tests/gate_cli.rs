@@ -106,14 +106,14 @@ fn saved_baseline_then_compare_files() {
         .map(|i| run_workload(&dir, &format!("base-{i}"), &[]))
         .collect();
     let base_file = dir.join("base.baseline.json");
-    let save = profiler()
+    let saving = profiler()
         .args(["baseline", "save"])
         .arg(&base_file)
         .args(&base)
         .args(["--workload", "gate"])
         .output()
         .unwrap();
-    assert_eq!(code(&save), 0, "{}", text(&save.stderr));
+    assert_eq!(code(&saving), 0, "{}", text(&saving.stderr));
     let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&base_file).unwrap()).unwrap();
     assert_eq!(saved["schema"], "profiler-baseline");

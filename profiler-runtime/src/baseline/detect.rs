@@ -454,28 +454,28 @@ fn per_call(f: &FunctionRuns, metric: Metric) -> Vec<f64> {
 }
 
 fn time_test(
-    b: &FunctionRuns,
-    n: &FunctionRuns,
+    baseline_runs: &FunctionRuns,
+    new_runs: &FunctionRuns,
     options: &CompareOptions,
 ) -> Result<TimeTest, SkipReason> {
-    let base = per_call(b, options.metric);
-    let new = per_call(n, options.metric);
+    let base = per_call(baseline_runs, options.metric);
+    let new = per_call(new_runs, options.metric);
     if base.is_empty() || new.is_empty() {
         return Err(SkipReason::NotCalled);
     }
     let call_ns = median_f64(&base);
-    let run_ns = call_ns * median_u64(&b.calls) as f64;
+    let run_ns = call_ns * median_u64(&baseline_runs.calls) as f64;
     if call_ns < options.min_call_ns || run_ns < options.min_run_ns {
         return Err(SkipReason::TooShort { call_ns, run_ns });
     }
     // Times of 0 ns (a clock tick too coarse) cannot be logged; they are below min_call_ns anyway
     // unless the user set it to 0, in which case they count as 1 ns.
-    let x: Vec<f64> = base.iter().map(|v| v.max(1.0).ln()).collect();
-    let y: Vec<f64> = new.iter().map(|v| v.max(1.0).ln()).collect();
-    let (mx, vx) = mean_var(&x);
-    let (my, vy) = mean_var(&y);
-    let (nx, ny) = (x.len() as f64, y.len() as f64);
-    let (se, df) = match (x.len() >= 2, y.len() >= 2) {
+    let base_logs: Vec<f64> = base.iter().map(|v| v.max(1.0).ln()).collect();
+    let new_logs: Vec<f64> = new.iter().map(|v| v.max(1.0).ln()).collect();
+    let (mx, vx) = mean_var(&base_logs);
+    let (my, vy) = mean_var(&new_logs);
+    let (nx, ny) = (base_logs.len() as f64, new_logs.len() as f64);
+    let (se, df) = match (base_logs.len() >= 2, new_logs.len() >= 2) {
         (true, true) => {
             let (a, c) = (vx / nx, vy / ny);
             let se = (a + c).sqrt();
@@ -561,7 +561,7 @@ fn correct(tests: &[(usize, TimeTest)], options: &CompareOptions) -> Vec<(bool, 
                     tests[i].1.p_value <= options.alpha * (rank as f64 + 1.0) / mf
                 })
                 .map(|(rank, _)| rank)
-                .last();
+                .next_back();
             for (rank, &i) in order.iter().enumerate() {
                 let level = options.alpha * (rank as f64 + 1.0) / mf;
                 out[i] = (last.is_some_and(|l| rank <= l), level);
@@ -630,7 +630,7 @@ fn median_f64(values: &[f64]) -> f64 {
     } else if n % 2 == 1 {
         v[n / 2]
     } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
+        f64::midpoint(v[n / 2 - 1], v[n / 2])
     }
 }
 

@@ -133,7 +133,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Baseline { command } => gate::baseline(command),
-        Command::Compare(args) => gate::compare_command(args),
+        Command::Compare(args) => gate::compare_command(&args),
     }
 }
 

@@ -9,8 +9,8 @@ use std::process::{Command, ExitCode, Stdio};
 
 use clap::{Args, Subcommand, ValueEnum};
 use profiler_runtime::baseline::{
-    compare, run_alternately, run_repeatedly, Alert, Baseline, Budgets, CompareOptions, Correction,
-    Fingerprint, Metric, OutputFormat, Run, RunCommand, Statistic,
+    compare, run_alternately, run_repeatedly, Alert, Baseline, Budgets, CompareOptions, Comparison,
+    Correction, Fingerprint, Metric, OutputFormat, Run, RunCommand, Statistic,
 };
 
 /// `profiler baseline ...`.
@@ -161,8 +161,8 @@ pub(crate) fn baseline(command: BaselineCommand) -> ExitCode {
 }
 
 fn save(args: SaveArgs) -> Result<(), String> {
-    let baseline = match args.runs {
-        Some(runs) => {
+    let baseline = if let Some(runs) = args.runs {
+        {
             if !args.profiles.is_empty() {
                 return Err("give either profiles or --runs with a command, not both".into());
             }
@@ -175,12 +175,11 @@ fn save(args: SaveArgs) -> Result<(), String> {
             let all = result.map_err(|e| e.to_string())?;
             Baseline::from_runs(Fingerprint::current(&workload), &all).map_err(|e| e.to_string())?
         }
-        None => {
-            if args.profiles.is_empty() {
-                return Err("give the profiles of the runs, or --runs N -- COMMAND".into());
-            }
-            load_side(&args.profiles, args.workload.as_deref())?
+    } else {
+        if args.profiles.is_empty() {
+            return Err("give the profiles of the runs, or --runs N -- COMMAND".into());
         }
+        load_side(&args.profiles, args.workload.as_deref())?
     };
     baseline.save(&args.output).map_err(|e| e.to_string())?;
     eprintln!(
@@ -193,7 +192,7 @@ fn save(args: SaveArgs) -> Result<(), String> {
 }
 
 /// Runs `profiler compare`.
-pub(crate) fn compare_command(args: CompareArgs) -> ExitCode {
+pub(crate) fn compare_command(args: &CompareArgs) -> ExitCode {
     match compare_inner(args) {
         Ok(regressed) => {
             if regressed {
@@ -206,7 +205,31 @@ pub(crate) fn compare_command(args: CompareArgs) -> ExitCode {
     }
 }
 
-fn compare_inner(args: CompareArgs) -> Result<bool, String> {
+fn compare_inner(args: &CompareArgs) -> Result<bool, String> {
+    let options = options(args)?;
+    let (base, new) = if let Some(runs) = args.runs {
+        alternate(args, runs)?
+    } else {
+        let Some(base_path) = &args.base else {
+            return Err("give BASE and NEW files, or --runs N -- CMD_A -- CMD_B".into());
+        };
+        if args.new.is_empty() {
+            return Err("give the new runs: a baseline file or profiles".into());
+        }
+        let base = load_side(std::slice::from_ref(base_path), None)?;
+        let workload = args
+            .workload
+            .clone()
+            .unwrap_or_else(|| base.fingerprint.workload.clone());
+        let new = load_side(&args.new, Some(&workload))?;
+        (base, new)
+    };
+    let comparison = compare(&base, &new, &options);
+    report(args, &comparison)?;
+    Ok(comparison.has_regressions())
+}
+
+fn options(args: &CompareArgs) -> Result<CompareOptions, String> {
     if !(args.threshold >= 0.0 && args.threshold < 1000.0) {
         return Err(format!(
             "--threshold {} is not a percentage",
@@ -239,7 +262,7 @@ fn compare_inner(args: CompareArgs) -> Result<bool, String> {
             .join("\n");
         budgets = Budgets::parse(&text, path).map_err(|e| e.to_string())?;
     }
-    let options = CompareOptions {
+    Ok(CompareOptions {
         threshold: args.threshold / 100.0,
         alpha: args.alpha,
         correction: match args.correction {
@@ -254,54 +277,39 @@ fn compare_inner(args: CompareArgs) -> Result<bool, String> {
         min_call_ns: args.min_call_ns,
         min_run_ns: args.min_run_ns,
         budgets,
-    };
+    })
+}
 
-    let (base, new) = match args.runs {
-        Some(runs) => {
-            if args.base.is_some() {
-                return Err("with --runs, give the two commands after `--`, not files".into());
-            }
-            if runs < 2 {
-                return Err("--runs must be at least 2".into());
-            }
-            let mut parts = args.commands.split(|w| w == "--");
-            let (Some(a), Some(b), None) = (parts.next(), parts.next(), parts.next()) else {
-                return Err("--runs needs two commands: `-- CMD_A ... -- CMD_B ...`".into());
-            };
-            let a = RunCommand::from_words(a).ok_or("command A is empty")?;
-            let b = RunCommand::from_words(b).ok_or("command B is empty")?;
-            let workload = args.workload.clone().unwrap_or_else(|| program_name(&b));
-            let dir = scratch_dir()?;
-            let result = run_alternately(&a, &b, runs, args.warmup, &dir, &mut load_run);
-            let _ = std::fs::remove_dir_all(&dir);
-            let both = result.map_err(|e| e.to_string())?;
-            let fingerprint = Fingerprint::current(&workload);
-            let base =
-                Baseline::from_runs(fingerprint.clone(), &both.a).map_err(|e| e.to_string())?;
-            let new = Baseline::from_runs(fingerprint, &both.b).map_err(|e| e.to_string())?;
-            if let Some(path) = &args.save_baseline {
-                base.save(path).map_err(|e| e.to_string())?;
-            }
-            (base, new)
-        }
-        None => {
-            let Some(base_path) = &args.base else {
-                return Err("give BASE and NEW files, or --runs N -- CMD_A -- CMD_B".into());
-            };
-            if args.new.is_empty() {
-                return Err("give the new runs: a baseline file or profiles".into());
-            }
-            let base = load_side(std::slice::from_ref(base_path), None)?;
-            let workload = args
-                .workload
-                .clone()
-                .unwrap_or_else(|| base.fingerprint.workload.clone());
-            let new = load_side(&args.new, Some(&workload))?;
-            (base, new)
-        }
+/// `--runs N -- CMD_A -- CMD_B`: both builds, alternately, in this job.
+fn alternate(args: &CompareArgs, runs: usize) -> Result<(Baseline, Baseline), String> {
+    if args.base.is_some() {
+        return Err("with --runs, give the two commands after `--`, not files".into());
+    }
+    if runs < 2 {
+        return Err("--runs must be at least 2".into());
+    }
+    let mut parts = args.commands.split(|w| w == "--");
+    let (Some(a), Some(b), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err("--runs needs two commands: `-- CMD_A ... -- CMD_B ...`".into());
     };
+    let a = RunCommand::from_words(a).ok_or("command A is empty")?;
+    let b = RunCommand::from_words(b).ok_or("command B is empty")?;
+    let workload = args.workload.clone().unwrap_or_else(|| program_name(&b));
+    let dir = scratch_dir()?;
+    let result = run_alternately(&a, &b, runs, args.warmup, &dir, &mut load_run);
+    let _ = std::fs::remove_dir_all(&dir);
+    let both = result.map_err(|e| e.to_string())?;
+    let fingerprint = Fingerprint::current(&workload);
+    let base = Baseline::from_runs(fingerprint.clone(), &both.a).map_err(|e| e.to_string())?;
+    let new = Baseline::from_runs(fingerprint, &both.b).map_err(|e| e.to_string())?;
+    if let Some(path) = &args.save_baseline {
+        base.save(path).map_err(|e| e.to_string())?;
+    }
+    Ok((base, new))
+}
 
-    let comparison = compare(&base, &new, &options);
+/// Prints the report, writes the extra files, runs the alert command.
+fn report(args: &CompareArgs, comparison: &Comparison) -> Result<(), String> {
     let format = match args.format {
         FormatArg::Table => OutputFormat::Table,
         FormatArg::Markdown => OutputFormat::Markdown,
@@ -342,7 +350,7 @@ fn compare_inner(args: CompareArgs) -> Result<bool, String> {
             return Err(format!("--alert-command: {e}"));
         }
     }
-    Ok(comparison.has_regressions())
+    Ok(())
 }
 
 fn run_alert_command(command: &str, json: &str) -> Result<(), String> {
