@@ -12,7 +12,8 @@
 //! target/release/examples/gate_benchmark [--trials-aa 200] [--trials 40] [--runs 10] [--scale 1]
 //! ```
 //!
-//! Prints a Markdown table. `--smoke` runs two trials of each kind (for CI).
+//! Prints a Markdown table. `--smoke` runs two trials of each kind (for CI) and exits 1 unless
+//! every call-count change was caught (the one outcome that does not depend on timing).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,6 +29,7 @@ const PARENT: &str = "batch";
 type Change = Box<dyn Fn(usize) -> Option<(Vec<String>, &'static str, bool)>>;
 
 struct Options {
+    smoke: bool,
     trials_aa: usize,
     trials: usize,
     runs: usize,
@@ -49,6 +51,7 @@ fn parse_options() -> Result<Options, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let examples = exe.parent().unwrap_or(Path::new("."));
     let mut o = Options {
+        smoke: false,
         trials_aa: 200,
         trials: 40,
         runs: 10,
@@ -59,6 +62,7 @@ fn parse_options() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--smoke" {
+            o.smoke = true;
             o.trials_aa = 2;
             o.trials = 2;
             o.runs = 6;
@@ -188,9 +192,13 @@ fn main() {
     );
     println!("|---|---:|---:|---:|");
     let mut failed = false;
+    let mut counts_missed = false;
     for (name, trials, change) in &scenarios {
         match run_scenario(&o, *trials, change) {
             Ok(t) => {
+                if name.contains("called once more") && t.detected < t.trials {
+                    counts_missed = true;
+                }
                 let detected = if name.starts_with("A/A") {
                     "-".to_owned()
                 } else {
@@ -216,5 +224,9 @@ fn main() {
     );
     if failed {
         std::process::exit(2);
+    }
+    if o.smoke && counts_missed {
+        eprintln!("gate_benchmark: a call-count change was missed");
+        std::process::exit(1);
     }
 }

@@ -1,19 +1,6 @@
 //! Runs the baseline build and the new build alternately, A B B A A B B A ..., in the same job:
 //! slow drifts of a shared machine (other tenants, thermal state, frequency) then touch both
 //! builds alike instead of looking like a regression.
-//!
-//! # The protocol
-//!
-//! Each run is one process of a command. The runner sets
-//!
-//! - `PROFILER_OUTPUT` ([`OUTPUT_ENV`]) to a path prefix in a fresh, empty directory of its own,
-//! - `PROFILER_FORMATS` to `json`,
-//!
-//! and after the process exits with status 0, reads the one `.json` file it left in that
-//! directory: a profile JSON. A program that keeps a [`ProfilerGuard`](crate::ProfilerGuard)
-//! alive in `main` (`let _profiler = profiler_runtime::init();`) does this by itself, writing
-//! `$PROFILER_OUTPUT.json` at exit. Any other program may write the file itself. A non-zero exit
-//! status, or no file, is an error: the comparison is not made.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -64,12 +51,25 @@ pub struct AlternatingRuns {
 }
 
 /// Runs `a` and `b` `runs` times each, alternately (A B, B A, A B, ...), after `warmup` discarded
-/// runs of each. Each run's profile is written under `dir` ([module docs](self)) and turned into
+/// runs of each. Each run's profile is written under `dir` (see below) and turned into
 /// a [`Run`] by `load`.
 ///
 /// # Errors
 ///
 /// [`AbbaError`] naming the command and the run that failed.
+///
+/// # The protocol
+///
+/// Each run is one process of a command. The runner sets
+///
+/// - `PROFILER_OUTPUT` ([`OUTPUT_ENV`]) to a path prefix in a fresh, empty directory of its own,
+/// - `PROFILER_FORMATS` to `json`,
+///
+/// and after the process exits with status 0, reads the one `.json` file it left in that
+/// directory: a profile JSON. A program that keeps a [`ProfilerGuard`](crate::ProfilerGuard)
+/// alive in `main` (`let _profiler = profiler_runtime::init();`) does this by itself, writing
+/// `$PROFILER_OUTPUT.json` at exit. Any other program may write the file itself. A non-zero exit
+/// status, or no file, is an error: the comparison is not made.
 pub fn run_alternately(
     a: &RunCommand,
     b: &RunCommand,

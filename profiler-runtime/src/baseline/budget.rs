@@ -1,17 +1,5 @@
 //! Absolute time limits per function: from `#[profile(budget = "2ms")]` and from a budgets file
 //! kept apart from the baseline (so regenerating a baseline never erases them).
-//!
-//! # The budgets file
-//!
-//! One budget per line: the function's full name, the limit, and optionally the statistic it
-//! limits (`p50`, `p99` or `mean`; default `p99`). `#` starts a comment.
-//!
-//! ```text
-//! # function                 limit   statistic
-//! my_app::db::query          2ms     p99
-//! my_app::render             500us   mean
-//! my_app::parse              150µs
-//! ```
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -73,6 +61,18 @@ pub struct Budget {
 }
 
 /// A set of budgets, at most one per function and statistic.
+///
+/// # The budgets file
+///
+/// One budget per line: the function's full name, the limit, and optionally the statistic it
+/// limits (`p50`, `p99` or `mean`; default `p99`). `#` starts a comment.
+///
+/// ```text
+/// # function                 limit   statistic
+/// my_app::db::query          2ms     p99
+/// my_app::render             500us   mean
+/// my_app::parse              150µs
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Budgets {
     budgets: Vec<Budget>,
@@ -133,7 +133,7 @@ impl Budgets {
         self.budgets.is_empty()
     }
 
-    /// Parses a budgets file's text ([module docs](self)); `path` names it in errors and sources.
+    /// Parses a budgets file's text (see [`Budgets`]); `path` names it in errors and sources.
     ///
     /// # Errors
     ///

@@ -1,25 +1,4 @@
 //! The regression gate: call counts, then time with confidence bounds over runs, then budgets.
-//!
-//! # Time: the test
-//!
-//! Per run and function, the value compared is the time of one call: by default the median
-//! call of the run (inclusive), or the mean inclusive or exclusive time ([`Metric`]). With `x` the logarithms of the baseline's values and `y` those of the
-//! new runs, `d = mean(y) - mean(x)` estimates `ln(new/baseline)`, and Welch's
-//! `se = sqrt(var(x)/n + var(y)/m)` with the Welch-Satterthwaite degrees of freedom gives its
-//! uncertainty. Logarithms make the effect a ratio and tame the right skew of run times.
-//!
-//! The null hypothesis of each function is "slower by at most the threshold":
-//! `d <= ln(1 + threshold)`, with `threshold = max(user's, noise)`, where the noise is the
-//! standard deviation of `x` (the function's run-to-run variation within the baseline, roughly
-//! its coefficient of variation). Its one-sided p-value comes from Student's t. Holm's step-down
-//! procedure (or Benjamini-Hochberg's) over the functions tested decides which are flagged; the
-//! confidence bounds shown are at the level each function was tested at, so a flagged function's
-//! lower bound of new/baseline is above `1 + threshold`.
-//!
-//! With one run on one side, the other side's variance stands for both. Functions whose mean
-//! call is shorter than [`CompareOptions::min_call_ns`], or whose time per run is below
-//! [`CompareOptions::min_run_ns`], are skipped as too short to measure (the clock and the
-//! instrumentation dominate them), and reported as skipped.
 
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
@@ -319,8 +298,30 @@ impl Comparison {
 }
 
 /// Compares `new` runs with `baseline` runs: call counts, times and budgets
-/// ([module docs](self)). `new` is a [`Baseline`] too: the same structure, made from the runs
+/// (described below). `new` is a [`Baseline`] too: the same structure, made from the runs
 /// of the build under test.
+///
+/// # Time: the test
+///
+/// Per run and function, the value compared is the time of one call: by default the median
+/// call of the run (inclusive), or the mean inclusive or exclusive time ([`Metric`]). With `x`
+/// the logarithms of the baseline's values and `y` those of the
+/// new runs, `d = mean(y) - mean(x)` estimates `ln(new/baseline)`, and Welch's
+/// `se = sqrt(var(x)/n + var(y)/m)` with the Welch-Satterthwaite degrees of freedom gives its
+/// uncertainty. Logarithms make the effect a ratio and tame the right skew of run times.
+///
+/// The null hypothesis of each function is "slower by at most the threshold":
+/// `d <= ln(1 + threshold)`, with `threshold = max(user's, noise)`, where the noise is the
+/// standard deviation of `x` (the function's run-to-run variation within the baseline, roughly
+/// its coefficient of variation). Its one-sided p-value comes from Student's t. Holm's step-down
+/// procedure (or Benjamini-Hochberg's) over the functions tested decides which are flagged; the
+/// confidence bounds shown are at the level each function was tested at, so a flagged function's
+/// lower bound of new/baseline is above `1 + threshold`.
+///
+/// With one run on one side, the other side's variance stands for both. Functions whose median (or mean)
+/// call is shorter than [`CompareOptions::min_call_ns`], or whose time per run is below
+/// [`CompareOptions::min_run_ns`], are skipped as too short to measure (the clock and the
+/// instrumentation dominate them), and reported as skipped.
 pub fn compare(baseline: &Baseline, new: &Baseline, options: &CompareOptions) -> Comparison {
     let mut names: Vec<&str> = baseline
         .functions
