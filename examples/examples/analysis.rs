@@ -6,6 +6,8 @@
 //! `$PROFILER_OUTPUT`), then try
 //! `cargo run -p profiler-runtime --features cli --bin profiler -- summary target/profiles/analysis.json`.
 
+use std::fmt::Write as _;
+
 use profiler_examples::output_prefix;
 use profiler_runtime::export::{export_profile, Format};
 use profiler_runtime::profile_scope;
@@ -40,7 +42,10 @@ fn checksum(value: i64) -> i64 {
 
 fn job(seed: i64) -> i64 {
     profile_scope!("analysis::job");
-    let input: String = (0..256).map(|i| format!("{} + ", seed * 7 + i)).collect();
+    let input = (0..256).fold(String::new(), |mut text, i| {
+        let _ = write!(text, "{} + ", seed * 7 + i);
+        text
+    });
     evaluate(&tokenize(&input))
 }
 

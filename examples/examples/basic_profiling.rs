@@ -13,8 +13,8 @@ fn main() {
         .output(output_prefix("basic_profiling"))
         .init();
 
-    // 2. Run the instrumented workload: 200k log lines parsed on 4 threads.
-    let report = logs::run_analysis(200_000, 4);
+    // 2. Run the instrumented workload: 50k log lines parsed on 4 threads.
+    let report = logs::run_analysis(50_000, 4);
     println!("{report}");
 
     // 3. Write the files now (rather than at drop) to print where they are.

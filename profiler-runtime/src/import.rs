@@ -217,7 +217,7 @@ impl Rebuild {
                 let file = event.args.file.as_deref().unwrap_or("");
                 let line = event.args.line.unwrap_or(0);
                 let function = self.functions.intern(&event.name, kind, file, line);
-                let (start, end) = (ns(ts), ns(ts) + ns(dur));
+                let (start, end) = (ns(ts), ns(ts).saturating_add(ns(dur)));
                 self.first_ns = Some(self.first_ns.map_or(start, |f| f.min(start)));
                 self.last_ns = self.last_ns.max(end);
                 let flags = SpanFlags {

@@ -471,3 +471,29 @@ fn csv_and_folded_match_their_golden_files() {
     write_folded(&report, &mut folded).unwrap();
     golden("awkward.folded", &folded);
 }
+
+#[test]
+fn foreign_chrome_traces_with_only_complete_events_load() {
+    let trace = br#"{"traceEvents":[
+        {"ph":"X","name":"outer","pid":1,"tid":9,"ts":10.0,"dur":5.0},
+        {"ph":"i","name":"mark","pid":1,"tid":9,"ts":12.0},
+        {"ph":"X","name":"late","pid":1,"tid":9,"ts":30.0,"dur":1.5},
+        {"ph":"X","name":"inner","pid":1,"tid":9,"ts":11.0,"dur":10.0}
+    ]}"#;
+    let profile = read_chrome_trace(trace).unwrap();
+    profile.validate().unwrap();
+    assert_eq!(
+        profile.render_tree(),
+        "thread thread-9\n  outer\n    inner\n  late\n"
+    );
+    assert_eq!((profile.start_ns, profile.end_ns), (10_000, 31_500));
+    let stats = function_stats(&profile);
+    let inner = stats.iter().find(|f| f.name == "inner").unwrap();
+    // It crossed its parent's end, so it is cut there.
+    assert_eq!((inner.calls, inner.total_ns), (1, 4_000));
+
+    let no_duration = br#"{"traceEvents":[{"ph":"X","name":"a","ts":1.0}]}"#;
+    let error = read_chrome_trace(no_duration).unwrap_err();
+    assert!(matches!(error.kind(), ReadErrorKind::Invalid(_)), "{error}");
+    assert!(error.to_string().contains("without ts or dur"));
+}

@@ -32,7 +32,11 @@ pub const CSV_COLUMNS: [&str; 19] = [
     "cancelled",
 ];
 
-/// Writes the per-function statistics of `report` as CSV to `out`.
+/// Writes the per-function statistics of `report` as CSV to `out`: a header row
+/// ([`CSV_COLUMNS`]), then one row per function, largest self time first. Quoting follows RFC
+/// 4180, so names such as `HashMap<K, V>::get` open whole in a spreadsheet. `polls`, `wall_ns`
+/// and `cancelled` are empty except for async functions; times are integer nanoseconds, shares
+/// fractions with six decimals.
 ///
 /// # Errors
 ///

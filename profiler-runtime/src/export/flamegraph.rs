@@ -53,8 +53,12 @@ impl FlamegraphOptions {
     }
 }
 
-/// Writes `report`'s call tree as an SVG flamegraph (or icicle graph) to `out`. A profile with
-/// no recorded time gives inferno's placeholder SVG saying so.
+/// Writes `report`'s call tree as an SVG flamegraph (or icicle graph) to `out`, drawn by the
+/// `inferno` crate from the folded stacks ([`write_folded`](super::write_folded)): a frame's width
+/// is its inclusive time in nanoseconds over all threads. Frames are never elided for being
+/// narrow, so every function with recorded time appears; names are escaped as in folded stacks.
+/// A profile with no recorded time gives inferno's placeholder SVG saying so. Requires the
+/// feature `flamegraph`.
 ///
 /// # Errors
 ///

@@ -40,7 +40,10 @@ pub(crate) fn folded_lines(report: &ProfileReport) -> Vec<String> {
     lines
 }
 
-/// Writes the folded stacks of `report` to `out`.
+/// Writes the folded stacks of `report` to `out`: one line per path of the merged call tree,
+/// `root;caller;callee 1234`, weighted by the path's self time in nanoseconds (summed over all
+/// threads). Paths with no self time are left out; lines are sorted, as flamegraph tools expect.
+/// Frame names are escaped with [`escape_frame`].
 ///
 /// # Errors
 ///
@@ -53,7 +56,12 @@ pub fn write_folded<W: Write + ?Sized>(report: &ProfileReport, out: &mut W) -> i
     Ok(())
 }
 
-/// A function name as a folded-stack frame (see the [module docs](self)).
+/// A function name as a folded-stack frame.
+///
+/// Frames are separated by `;` and a line ends at a newline, so those cannot appear in a frame
+/// as they are: `%` becomes `%25`, `;` becomes `%3B`, `\n` becomes `%0A` and `\r` becomes `%0D`
+/// (percent-encoding, undone by [`unescape_frame`]). Every other character, spaces, commas and
+/// non-ASCII included, is kept.
 ///
 /// # Examples
 ///

@@ -1,0 +1,8 @@
+use profiler_runtime::profile;
+
+#[profile(nmae = "parse")]
+fn parse() {}
+
+fn main() {
+    parse();
+}
