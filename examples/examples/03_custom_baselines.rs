@@ -12,9 +12,9 @@ use std::path::PathBuf;
 
 use profiler_examples::output_prefix;
 use profiler_runtime::baseline::{
-    compare, Alert, Baseline, Budgets, CompareOptions, Fingerprint, Run,
+    compare, Alert, Baseline, Budgets, CompareOptions, Fingerprint, Run, Statistic,
 };
-use profiler_runtime::profile_scope;
+use profiler_runtime::profile;
 
 /// How the "build" behaves: the new build calls `lookup` once more per request and makes
 /// `checksum` do 30% more work.
@@ -33,18 +33,19 @@ fn spin(iterations: f64, seed: u64) -> u64 {
     black_box(x)
 }
 
+// A budget in the attribute (deliberately tight here, to show a violation).
+#[profile(budget = "1us")]
 fn lookup(seed: u64) -> u64 {
-    profile_scope!("lookup");
     spin(3_000.0, seed)
 }
 
+#[profile]
 fn checksum(build: Build, seed: u64) -> u64 {
-    profile_scope!("checksum");
     spin(40_000.0 * build.checksum_work, seed)
 }
 
+#[profile]
 fn handle_request(build: Build, seed: u64) -> u64 {
-    profile_scope!("handle_request");
     let mut acc = seed;
     for i in 0..3 + build.extra_lookups {
         acc ^= lookup(acc.wrapping_add(i));
@@ -97,13 +98,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // ANCHOR_END: save
 
     // ANCHOR: budgets
-    // 2. Budgets live in their own file, so regenerating the baseline never erases them.
+    // 2. Budgets: those of `#[profile(budget = "...")]`, checked here on the median call, plus
+    //    a budgets file kept apart from the baseline, so regenerating the baseline never erases
+    //    them. The file wins where both name a function.
     let budgets_path = path(".budgets.txt");
     std::fs::write(
         &budgets_path,
-        "# function     limit   statistic   (lookup: deliberately tight, to show a violation)\nhandle_request 10s     p99\nlookup         1us     p50\n",
+        "# function                           limit  statistic\n\
+         03_custom_baselines::handle_request  10s    p99\n",
     )?;
-    let budgets = Budgets::load(&budgets_path)?;
+    let mut budgets = Budgets::from_registered_functions(Statistic::P50);
+    budgets.extend(Budgets::load(&budgets_path)?);
     // ANCHOR_END: budgets
 
     // ANCHOR: compare
@@ -135,6 +140,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // ANCHOR_END: alerts
 
     // The extra call per request is exact, so it is always found.
-    assert!(alerts.iter().any(|a| a == "regression in lookup"));
+    assert!(alerts
+        .iter()
+        .any(|a| a == "regression in 03_custom_baselines::lookup"));
     Ok(())
 }

@@ -90,16 +90,29 @@ fn tokio_multi_thread_tasks_give_one_async_span_each_and_nested_polls() {
     assert!(poll_count(&profile, "handler") >= 120 + 40);
     // Poll slices of `step` nest inside poll slices of `handler` on the same thread.
     for t in &profile.threads {
-        for s in t.spans.iter().filter(|s| profile.function(s.function).name.ends_with("step")) {
-            let parent = s.parent.map(|p| &t.spans[p as usize]).expect("step is polled by handler");
+        for s in t
+            .spans
+            .iter()
+            .filter(|s| profile.function(s.function).name.ends_with("step"))
+        {
+            let parent = s
+                .parent
+                .map(|p| &t.spans[p as usize])
+                .expect("step is polled by handler");
             assert!(profile.function(parent.function).name.ends_with("handler"));
         }
     }
     // Every poll lies within its future's lifetime: check that each thread's handler polls are
     // covered by some handler async span.
     for t in &profile.threads {
-        for s in t.spans.iter().filter(|s| profile.function(s.function).name.ends_with("handler")) {
-            assert!(handlers.iter().any(|a| a.start_ns <= s.start_ns && s.end_ns <= a.end_ns));
+        for s in t
+            .spans
+            .iter()
+            .filter(|s| profile.function(s.function).name.ends_with("handler"))
+        {
+            assert!(handlers
+                .iter()
+                .any(|a| a.start_ns <= s.start_ns && s.end_ns <= a.end_ns));
         }
     }
 }
@@ -126,14 +139,25 @@ fn a_future_that_migrates_between_threads_is_one_async_span() {
     let spans = spans_named(&profile, "step");
     assert_eq!(spans.len(), 1);
     let life = spans[0];
-    assert_ne!(life.start_tid, life.end_tid, "began and ended on different threads");
+    assert_ne!(
+        life.start_tid, life.end_tid,
+        "began and ended on different threads"
+    );
     let pollers: Vec<&str> = profile
         .threads
         .iter()
-        .filter(|t| t.spans.iter().any(|s| profile.function(s.function).name.ends_with("step")))
+        .filter(|t| {
+            t.spans
+                .iter()
+                .any(|s| profile.function(s.function).name.ends_with("step"))
+        })
         .map(|t| t.name.as_str())
         .collect();
-    assert_eq!(pollers.len(), 2, "one poll slice on each thread: {pollers:?}");
+    assert_eq!(
+        pollers.len(),
+        2,
+        "one poll slice on each thread: {pollers:?}"
+    );
     let mut chrome = Vec::new();
     profiler_runtime::export::write_chrome_trace(&profile, &mut chrome).unwrap();
     let chrome: serde_json::Value = serde_json::from_slice(&chrome).unwrap();
@@ -153,7 +177,7 @@ fn a_future_dropped_before_completion_is_closed_and_marked_cancelled() {
             let mut future = pin!(never_finishes());
             assert!(future.as_mut().poll(&mut cx).is_pending());
         } // dropped here
-        // A future never polled records nothing.
+          // A future never polled records nothing.
         drop(never_finishes());
     });
     let spans = spans_named(&profile, "never_finishes");

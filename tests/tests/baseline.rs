@@ -7,7 +7,7 @@ use profiler_runtime::baseline::{
     compare, Alert, Baseline, BaselineError, Budget, Budgets, CompareOptions, Fingerprint, Metric,
     Regression, Run, RunFunction, SkipReason, Statistic, Verdict,
 };
-use profiler_runtime::profile_scope;
+use profiler_runtime::{profile, profile_scope};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("profiler-baseline-{}-{name}", std::process::id()));
@@ -413,4 +413,50 @@ fn runs_from_real_profiles_flag_an_extra_call() {
     };
     assert!(counts(&same).is_empty());
     assert_eq!(counts(&more), ["gate::inner"]);
+}
+
+/// Far over its budget: 200k dependent multiply-adds take well over a microsecond anywhere.
+#[profile(budget = "1us")]
+fn over_budget() -> u64 {
+    spin(200_000)
+}
+
+/// Far under its budget.
+#[profile(budget = "10s")]
+fn under_budget() -> u64 {
+    spin(10)
+}
+
+#[test]
+fn attribute_budgets_are_collected_and_checked() {
+    let budgets = Budgets::from_registered_functions(Statistic::P50);
+    let limits: Vec<(String, u64)> = budgets
+        .iter()
+        .map(|b| (b.function.clone(), b.limit_ns))
+        .collect();
+    assert!(
+        limits.contains(&("baseline::over_budget".to_owned(), 1_000)),
+        "{limits:?}"
+    );
+    assert!(
+        limits.contains(&("baseline::under_budget".to_owned(), 10_000_000_000)),
+        "{limits:?}"
+    );
+    let run = || {
+        Run::from_profile(&profiler_tests::record(|| {
+            over_budget();
+            under_budget();
+        }))
+    };
+    let runs = baseline(&[run(), run()]);
+    let options = CompareOptions {
+        budgets,
+        ..CompareOptions::default()
+    };
+    let violations: Vec<String> = compare(&runs, &runs, &options)
+        .budget_violations
+        .into_iter()
+        .map(|v| v.function)
+        .collect();
+    assert_eq!(violations, ["baseline::over_budget"]);
 }

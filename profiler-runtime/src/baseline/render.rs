@@ -120,6 +120,14 @@ const HEADERS: [&str; 10] = [
     "note",
 ];
 
+/// Functions registered but called on neither side: counted in the findings, not given a row.
+fn never_called(f: &FunctionVerdict) -> bool {
+    matches!(f.skipped, Some(SkipReason::NotCalled))
+        && f.calls
+            .as_ref()
+            .is_some_and(|c| c.baseline == 0 && c.new == 0)
+}
+
 fn summary_lines(c: &Comparison) -> Vec<String> {
     let mut lines = Vec::new();
     lines.push(format!(
@@ -193,6 +201,12 @@ fn summary_lines(c: &Comparison) -> Vec<String> {
             "note: {skipped_short} function(s) too short to measure reliably were not tested for time"
         ));
     }
+    let idle = c.functions.iter().filter(|f| never_called(f)).count();
+    if idle > 0 {
+        lines.push(format!(
+            "note: {idle} registered function(s) not called in either set are not listed"
+        ));
+    }
     lines.push(if c.has_regressions() {
         format!(
             "result: FAIL ({} regression(s), {} budget violation(s))",
@@ -224,7 +238,12 @@ impl Comparison {
 
     /// The aligned plain-text table, followed by the findings.
     pub fn table(&self) -> String {
-        let rows: Vec<[String; 10]> = self.functions.iter().map(row).collect();
+        let rows: Vec<[String; 10]> = self
+            .functions
+            .iter()
+            .filter(|f| !never_called(f))
+            .map(row)
+            .collect();
         let mut widths = HEADERS.map(str::len);
         for r in &rows {
             for (w, cell) in widths.iter_mut().zip(r) {
@@ -279,7 +298,7 @@ impl Comparison {
                 .map(|(i, _)| if i <= 1 || i == 9 { "---|" } else { "---:|" })
                 .collect::<String>()
         );
-        for f in &self.functions {
+        for f in self.functions.iter().filter(|f| !never_called(f)) {
             let cells = row(f).map(|c| c.replace('|', "\\|"));
             let _ = writeln!(out, "| {} |", cells.join(" | "));
         }
