@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! cargo build --release -p profiler-runtime --features cli,enable --bin profiler --examples
-//! target/release/examples/gate_benchmark [--trials-aa 200] [--trials 40] [--runs 10] [--scale 1]
+//! target/release/examples/gate_benchmark [--trials-aa 200] [--trials 40] [--runs 20] [--scale 1]
 //! ```
 //!
 //! Prints a Markdown table. `--smoke` runs two trials of each kind (for CI) and exits 1 unless
@@ -54,7 +54,7 @@ fn parse_options() -> Result<Options, String> {
         smoke: false,
         trials_aa: 200,
         trials: 40,
-        runs: 10,
+        runs: 20,
         scale: "1".to_owned(),
         profiler: examples.parent().unwrap_or(examples).join("profiler"),
         workload: examples.join("gate_workload"),
