@@ -288,3 +288,51 @@ fn errors_exit_2_and_name_the_file() {
         .unwrap();
     assert_eq!(code(&usage), 2);
 }
+
+#[test]
+fn baseline_save_runs_the_command_and_compare_can_keep_build_a() {
+    let dir = temp_dir("save-runs");
+    let w = workload();
+    let saved = dir.join("runs.json");
+    let out = profiler()
+        .args(["baseline", "save"])
+        .arg(&saved)
+        .args(["--runs", "2", "--warmup", "0", "--", &w, "--scale", "0.05"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    assert_eq!(value["runs"], 2);
+    assert_eq!(value["fingerprint"]["workload"], "gate_workload");
+    let checksum = value["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "checksum")
+        .expect("checksum in the baseline");
+    assert_eq!(checksum["calls"], serde_json::json!([40, 40]));
+
+    let kept = dir.join("kept.json");
+    let out = profiler()
+        .args(["compare", "--runs", "2", "--warmup", "0", "--save-baseline"])
+        .arg(&kept)
+        .args(LOOSE)
+        .args(["--", &w, "--scale", "0.05", "--", &w, "--scale", "0.05"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let again = profiler()
+        .arg("compare")
+        .arg(&kept)
+        .arg(&saved)
+        .args(LOOSE)
+        .output()
+        .unwrap();
+    assert_eq!(
+        code(&again),
+        0,
+        "{}{}",
+        text(&again.stdout),
+        text(&again.stderr)
+    );
+}

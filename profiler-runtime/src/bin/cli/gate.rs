@@ -162,19 +162,17 @@ pub(crate) fn baseline(command: BaselineCommand) -> ExitCode {
 
 fn save(args: SaveArgs) -> Result<(), String> {
     let baseline = if let Some(runs) = args.runs {
-        {
-            if !args.profiles.is_empty() {
-                return Err("give either profiles or --runs with a command, not both".into());
-            }
-            let command =
-                RunCommand::from_words(&args.command).ok_or("--runs needs a command after `--`")?;
-            let workload = args.workload.unwrap_or_else(|| program_name(&command));
-            let dir = scratch_dir()?;
-            let result = run_repeatedly(&command, runs, args.warmup, &dir, &mut load_run);
-            let _ = std::fs::remove_dir_all(&dir);
-            let all = result.map_err(|e| e.to_string())?;
-            Baseline::from_runs(Fingerprint::current(&workload), &all).map_err(|e| e.to_string())?
+        if !args.profiles.is_empty() {
+            return Err("give either profiles or --runs with a command, not both".into());
         }
+        let command =
+            RunCommand::from_words(&args.command).ok_or("--runs needs a command after `--`")?;
+        let workload = args.workload.unwrap_or_else(|| program_name(&command));
+        let dir = scratch_dir()?;
+        let result = run_repeatedly(&command, runs, args.warmup, &dir, &mut load_run);
+        let _ = std::fs::remove_dir_all(&dir);
+        let all = result.map_err(|e| e.to_string())?;
+        Baseline::from_runs(Fingerprint::current(&workload), &all).map_err(|e| e.to_string())?
     } else {
         if args.profiles.is_empty() {
             return Err("give the profiles of the runs, or --runs N -- COMMAND".into());
