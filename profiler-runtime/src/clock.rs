@@ -168,50 +168,72 @@ impl Timebase {
     }
 
     /// A converter for a batch of events.
-    pub(crate) fn converter(&self) -> Converter<'_> {
+    pub(crate) fn converter(&self) -> Converter {
+        let anchors = &self.anchors;
+        let segments = if anchors.len() == 1 {
+            // Not calibrated yet (no flush since the first event): ticks taken as nanoseconds.
+            vec![Segment {
+                from: 0,
+                to: u64::MAX,
+                base_ticks: anchors[0].ticks as f64,
+                base_ns: anchors[0].ns as f64,
+                slope: 1.0,
+            }]
+        } else {
+            let last = anchors.len() - 2;
+            anchors
+                .windows(2)
+                .enumerate()
+                .map(|(i, w)| Segment {
+                    // The first and last segments extend to either end.
+                    from: if i == 0 { 0 } else { w[0].ticks },
+                    to: if i == last { u64::MAX } else { w[1].ticks },
+                    base_ticks: w[0].ticks as f64,
+                    base_ns: w[0].ns as f64,
+                    slope: (w[1].ns - w[0].ns) as f64 / (w[1].ticks - w[0].ticks) as f64,
+                })
+                .collect()
+        };
         Converter {
-            anchors: &self.anchors,
-            segment: self.anchors.len().saturating_sub(2),
+            current: segments[segments.len() - 1],
+            segments,
         }
     }
 }
 
-/// Converts ticks with a cached segment (events of one thread arrive mostly in order).
-#[derive(Debug)]
-pub(crate) struct Converter<'a> {
-    anchors: &'a [Anchor],
-    segment: usize,
+/// One linear piece of the tick-to-nanosecond mapping, for ticks in `from..to`.
+#[derive(Clone, Copy, Debug)]
+struct Segment {
+    from: u64,
+    to: u64,
+    base_ticks: f64,
+    base_ns: f64,
+    slope: f64,
 }
 
-impl Converter<'_> {
+/// Converts ticks with a cached segment (events of one thread arrive in order, nearly always
+/// within one segment, so a conversion is one range check and one multiply-add).
+#[derive(Debug)]
+pub(crate) struct Converter {
+    /// Contiguous and increasing, covering all of `u64`.
+    segments: Vec<Segment>,
+    current: Segment,
+}
+
+impl Converter {
+    #[inline]
     pub(crate) fn convert(&mut self, ticks: u64) -> u64 {
-        let anchors = self.anchors;
-        if anchors.len() == 1 {
-            // Not calibrated yet (no flush since the first event): assume ticks are ns.
-            return if ticks >= anchors[0].ticks {
-                anchors[0].ns.saturating_add(ticks - anchors[0].ticks)
-            } else {
-                anchors[0].ns.saturating_sub(anchors[0].ticks - ticks)
-            };
+        if ticks < self.current.from || ticks >= self.current.to {
+            self.current = *self
+                .segments
+                .iter()
+                .find(|s| ticks >= s.from && ticks < s.to)
+                .unwrap_or(&self.segments[self.segments.len() - 1]);
         }
-        let in_segment = |s: usize| {
-            (s == 0 || ticks >= anchors[s].ticks)
-                && (s + 2 == anchors.len() || ticks < anchors[s + 1].ticks)
-        };
-        if !in_segment(self.segment) {
-            self.segment = (0..anchors.len() - 1)
-                .find(|&s| in_segment(s))
-                .unwrap_or(anchors.len() - 2);
-        }
-        let (a, b) = (anchors[self.segment], anchors[self.segment + 1]);
-        let slope = (b.ns - a.ns) as f64 / (b.ticks - a.ticks) as f64;
-        let delta = ticks as f64 - a.ticks as f64;
-        let ns = a.ns as f64 + delta * slope;
-        if ns <= 0.0 {
-            0
-        } else {
-            ns as u64
-        }
+        let s = self.current;
+        let ns = s.base_ns + (ticks as f64 - s.base_ticks) * s.slope;
+        // `as` saturates: negative values (before the epoch) become 0.
+        ns as u64
     }
 }
 

@@ -2,6 +2,7 @@
 //! merges the events into one [`Profile`].
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -349,8 +350,8 @@ fn drain_all(threads: &[ThreadState]) -> Drained {
 }
 
 /// What merging one thread's events shares with the rest of the flush.
-struct Merge<'a, 'b> {
-    converter: &'a mut clock::Converter<'b>,
+struct Merge<'a> {
+    converter: &'a mut clock::Converter,
     functions: &'a mut FunctionTable,
     async_records: &'a mut Vec<AsyncRecord>,
 }
@@ -358,12 +359,7 @@ struct Merge<'a, 'b> {
 impl ThreadState {
     /// Turns this thread's drained events into its timeline: spans carried from the last flush
     /// first, then every enter/exit, then whatever is still open cut at `boundary_ns` (and carried).
-    fn merge(
-        &mut self,
-        events: &[Event],
-        boundary_ns: u64,
-        m: &mut Merge<'_, '_>,
-    ) -> ThreadTimeline {
+    fn merge(&mut self, events: &[Event], boundary_ns: u64, m: &mut Merge<'_>) -> ThreadTimeline {
         let mut spans = Vec::with_capacity(events.len() / 2 + self.carried.len());
         let mut stack: Vec<Open> = Vec::with_capacity(self.carried.len() + 16);
         for carried in self.carried.drain(..) {
@@ -524,15 +520,48 @@ fn match_async(
     spans
 }
 
-/// Maps sites to indices of [`Profile::functions`], by address.
+/// Maps sites to indices of [`Profile::functions`], by address. Called once per span, so it
+/// remembers the last site and hashes addresses with one multiply instead of SipHash.
 #[derive(Default)]
 struct FunctionTable {
-    index: HashMap<*const FunctionInfo, u32>,
+    index: HashMap<*const FunctionInfo, u32, BuildHasherDefault<AddressHasher>>,
     entries: Vec<FunctionEntry>,
+    last: Option<(*const FunctionInfo, u32)>,
+}
+
+/// A hasher for addresses: a Fibonacci multiply (addresses are not attacker-controlled).
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 impl FunctionTable {
+    #[inline]
     fn index(&mut self, info: &'static FunctionInfo) -> u32 {
+        let address = std::ptr::from_ref(info);
+        if let Some((last, index)) = self.last {
+            if last == address {
+                return index;
+            }
+        }
+        let index = self.lookup(info);
+        self.last = Some((address, index));
+        index
+    }
+
+    fn lookup(&mut self, info: &'static FunctionInfo) -> u32 {
         let entries = &mut self.entries;
         *self
             .index

@@ -119,9 +119,31 @@ fn count_lost(n: u64) {
 /// Records entering `site` and returns the guard that records leaving it.
 #[inline(always)]
 pub(crate) fn enter(site: &'static FunctionInfo) -> SpanGuard {
-    let recorded = is_enabled() && record_enter(site);
+    if !is_enabled() {
+        return SpanGuard {
+            site: None,
+            _not_send: PhantomData,
+        };
+    }
+    if record_enter(site) {
+        SpanGuard {
+            site: Some(site),
+            _not_send: PhantomData,
+        }
+    } else {
+        unrecorded_guard()
+    }
+}
+
+/// The guard of a call whose enter was dropped. Out of line on purpose: the compiler cannot see
+/// that it holds `None`, so the rest of this path (call the body, test the guard) stays apart
+/// from the switched-off path instead of being merged with it, and the switched-off path keeps
+/// no register saves (they are needed only once recording started).
+#[cold]
+#[inline(never)]
+fn unrecorded_guard() -> SpanGuard {
     SpanGuard {
-        site: if recorded { Some(site) } else { None },
+        site: None,
         _not_send: PhantomData,
     }
 }
@@ -285,4 +307,54 @@ pub(crate) fn enter_method(
         site.resolve_self_type(type_name);
     }
     enter(site)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::FunctionKind;
+
+    static SITE: FunctionInfo = FunctionInfo::new(
+        "guard states",
+        "recorder::tests",
+        file!(),
+        line!(),
+        FunctionKind::Scope,
+    );
+
+    /// The three ways a guard comes out of `enter`: recording; switched off (nothing recorded,
+    /// nothing counted); and dropped because the ring is full (counted, enter and exit both).
+    #[test]
+    fn guard_records_or_is_off_when_disabled_or_full() {
+        std::thread::Builder::new()
+            .name("guard-states".into())
+            .spawn(|| {
+                crate::set_buffer_capacity(16);
+                let first = enter(&SITE);
+                crate::set_buffer_capacity(crate::DEFAULT_BUFFER_EVENTS);
+                assert!(first.is_recording());
+                drop(first);
+                disable();
+                assert!(!enter(&SITE).is_recording(), "switched off");
+                enable();
+                let mut recorded = 1;
+                while enter(&SITE).is_recording() {
+                    recorded += 1;
+                }
+                // 16 slots hold 8 enter/exit pairs; the 9th call is dropped whole.
+                assert_eq!(recorded, 8);
+            })
+            .expect("spawn")
+            .join()
+            .expect("the recording thread");
+        let profile = crate::flush();
+        let thread = profile
+            .threads
+            .iter()
+            .find(|t| t.name == "guard-states")
+            .expect("the thread's timeline");
+        assert_eq!(thread.spans.len(), 8);
+        assert_eq!(thread.dropped_events, 2);
+        assert!(profile.validate().is_ok());
+    }
 }

@@ -129,14 +129,28 @@ impl<T: Copy + Send + 'static> Ring<T> {
         // Pairs with the producer's `Release` store: the slots below `head` are initialised.
         let head = self.head.0.load(Ordering::Acquire);
         debug_assert!(tail <= head && head - tail <= self.capacity());
-        out.reserve(head - tail);
-        for index in tail..head {
-            let slot = &self.slots[index & self.mask];
-            // SAFETY: `tail <= index < head`, so the producer initialised this slot before its
-            // `Release` store of `head` (which our `Acquire` load observed) and will not write it
-            // again until it observes a `tail` above `index`, which we store only below.
-            out.push(unsafe { (*slot.get()).assume_init_read() });
-        }
+        // The events `tail..head` lie in at most two runs of slots: from `tail`'s slot towards
+        // the end of the buffer, then from its start. Copied run by run, not slot by slot.
+        let len = head - tail;
+        let start = tail & self.mask;
+        let first = len.min(self.capacity() - start);
+        debug_assert!(start + first <= self.slots.len() && len - first <= start);
+        // `UnsafeCell<MaybeUninit<T>>` has the layout of `T` (both wrappers are transparent).
+        let base = self.slots.as_ptr().cast::<T>();
+        // SAFETY: the two runs are in bounds (asserted above: `first <= capacity - start`, and
+        // `len - first <= start` because `len <= capacity`) and hold events `tail..head`, which the
+        // producer initialised before its `Release` store of `head` (our `Acquire` load observed
+        // it) and will not write again until it observes a `tail` above them, which we store only
+        // below, after the copies and the end of these borrows.
+        let (run_a, run_b) = unsafe {
+            (
+                std::slice::from_raw_parts(base.add(start), first),
+                std::slice::from_raw_parts(base, len - first),
+            )
+        };
+        out.reserve(len);
+        out.extend_from_slice(run_a);
+        out.extend_from_slice(run_b);
         // Pairs with the producer's `Acquire` load in `refresh`: our reads happen before it
         // reuses the slots.
         self.tail.0.store(head, Ordering::Release);
@@ -245,13 +259,15 @@ impl<T: Copy + Send + 'static> Producer<T> {
     #[inline(always)]
     pub(crate) fn push_reserved(&self, value: T) -> bool {
         let head = self.head.get();
+        // Read before the slot write, which the compiler would otherwise assume may change it.
+        let committed = self.committed.get();
         if head == self.limit.get() {
             return false;
         }
         self.write(value);
         // Normally `committed` stays put (one reservation became one used slot); without a
         // reservation it must grow with `head`.
-        self.committed.set(self.committed.get().max(head + 1));
+        self.committed.set(committed.max(head + 1));
         true
     }
 
@@ -309,32 +325,37 @@ impl<T: Copy + Send + 'static> Producer<T> {
     /// Writes `value` at `head` and publishes it. Callers checked `head < limit`.
     #[inline(always)]
     fn write(&self, value: T) {
-        let head = self.write_unpublished(value);
-        if let Some(ring) = self.ring.get() {
+        // The ring is loaded once for the slot write and the publication: a second `self.ring`
+        // load after the slot write would be a real reload, as the compiler cannot tell the slot
+        // from our cells.
+        if let Some((ring, head)) = self.write_unpublished(value) {
             // Pairs with the consumer's `Acquire` load: the slot write above is visible first.
             ring.head.0.store(head, Ordering::Release);
         }
     }
 
     /// Writes `value` at `head` and advances our mirror of `head` without publishing it; returns
-    /// the new head. Callers checked `head < limit`.
+    /// the ring and the new head (`None`, writing nothing, while detached). Callers checked
+    /// `head < limit`.
     #[inline(always)]
-    fn write_unpublished(&self, value: T) -> usize {
+    fn write_unpublished(&self, value: T) -> Option<(&'static Ring<T>, usize)> {
         let head = self.head.get();
         // `limit > head` implies attached: while detached `limit == 0`, and every caller checked
         // `head < limit` (directly or through `committed <= limit`).
-        let Some(ring) = self.ring.get() else {
-            return head;
-        };
+        let ring = self.ring.get()?;
         debug_assert!(head < self.limit.get());
-        let slot = &ring.slots[head & ring.mask];
+        let index = head & ring.mask;
+        debug_assert!(index < ring.slots.len());
+        // SAFETY: `index <= mask` and `slots.len() == mask + 1`: `leak` allocates exactly
+        // `mask + 1` slots and neither field changes afterwards.
+        let slot = unsafe { ring.slots.get_unchecked(index) };
         // SAFETY: we hold the ring's claim, so no other producer writes; `head < limit =
         // cached_tail + capacity <= tail + capacity`, so the consumer has finished reading this
         // slot (it read it before storing a tail above `head - capacity`, and our cached tail came
         // from an `Acquire` load of that store) and will not read it before we publish `head + 1`.
         unsafe { (*slot.get()).write(value) };
         self.head.set(head + 1);
-        head + 1
+        Some((ring, head + 1))
     }
 }
 

@@ -1,0 +1,80 @@
+//! Runs one case of the overhead benchmark `N` times after a warm-up, for `benches/callgrind-gate.sh`
+//! to count instructions under `valgrind --tool=callgrind`. Run twice with different `N` (of the
+//! same number of digits), the difference of the totals divided by the difference of `N` is the
+//! instruction count of one call, with start-up and warm-up cancelled out.
+//!
+//! Usage: `callgrind_probe CASE N`, CASE one of the names `callgrind_probe --list` prints.
+
+use std::hint::black_box;
+use std::process::ExitCode;
+
+use profiler_benches::{bare, floor, nested10, recorded, scope_in_loop};
+
+const CASES: [&str; 8] = [
+    "bare",
+    "two-rdtsc",
+    "two-rdtsc-two-stores",
+    "recording",
+    "recording+flush",
+    "disabled",
+    "scope-in-loop",
+    "nested10",
+];
+
+const WARM_UP: u64 = 1_000;
+
+fn run(case: &str, n: u64) -> Option<u64> {
+    let call: fn(u64) -> u64 = match case {
+        "bare" => bare,
+        "two-rdtsc" => floor::two_rdtsc,
+        "two-rdtsc-two-stores" => floor::two_rdtsc_two_stores,
+        "recording" | "recording+flush" | "disabled" => recorded,
+        "scope-in-loop" => {
+            return Some(black_box(scope_in_loop(WARM_UP)) ^ black_box(scope_in_loop(n)))
+        }
+        "nested10" => nested10,
+        _ => return None,
+    };
+    let mut acc = 0;
+    // The warm-up attaches this thread's ring (the recording cases) and faults in the code.
+    for i in 0..WARM_UP {
+        acc ^= call(black_box(i));
+    }
+    if case == "disabled" {
+        profiler_runtime::disable();
+    }
+    for i in 0..n {
+        acc ^= call(black_box(i));
+    }
+    if case == "recording+flush" {
+        // Draining and merging the 2N events: the per-call figure includes the flush's share.
+        let profile = profiler_runtime::flush();
+        assert_eq!(profile.span_count() as u64, WARM_UP + n);
+        acc ^= profile.end_ns;
+    }
+    Some(acc)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--list") {
+        println!("{}", CASES.join("\n"));
+        return ExitCode::SUCCESS;
+    }
+    let (Some(case), Some(Ok(n))) = (args.first(), args.get(1).map(|n| n.parse::<u64>())) else {
+        eprintln!("usage: callgrind_probe CASE N (CASE: {})", CASES.join(", "));
+        return ExitCode::from(2);
+    };
+    // Room for every event of the largest run without a flush: nested10 records 20 events a call.
+    profiler_runtime::set_buffer_capacity(((n + WARM_UP) * 20).next_power_of_two() as usize);
+    let Some(acc) = run(case, n) else {
+        eprintln!(
+            "callgrind_probe: unknown case `{case}` (known: {})",
+            CASES.join(", ")
+        );
+        return ExitCode::from(2);
+    };
+    // Except in `recording+flush`, events are left in the ring: no flush in the per-call cost.
+    black_box(acc ^ floor::model_checksum());
+    ExitCode::SUCCESS
+}
