@@ -3,6 +3,7 @@
 use crate::collect;
 use crate::recorder::{self, SpanGuard};
 use crate::registry::FunctionInfo;
+use crate::sampling::{self, Request};
 
 /// A named region of work, such as handling one request: a span from [`ProfileContext::new`] to
 /// the drop of the value, recorded like a function call and nesting the same way.
@@ -10,6 +11,10 @@ use crate::registry::FunctionInfo;
 /// The name is looked up once per distinct name (a lock the first time, a hash lookup after);
 /// for a region inside a hot loop prefer [`profile_scope!`](crate::profile_scope), whose site is
 /// a `static`.
+///
+/// A region begun with [`ProfileContext::request`] is the root of a request, and follows the
+/// production policy of its name: head sampling, tail profiling, SLA alerts and aggregation (see
+/// [`sampling`](crate::sampling)).
 ///
 /// # Examples
 ///
@@ -25,7 +30,9 @@ use crate::registry::FunctionInfo;
 #[derive(Debug)]
 pub struct ProfileContext {
     info: &'static FunctionInfo,
-    guard: SpanGuard,
+    /// `None` only while being dropped.
+    guard: Option<SpanGuard>,
+    request: Option<Request>,
 }
 
 impl ProfileContext {
@@ -38,7 +45,45 @@ impl ProfileContext {
     pub fn with_info(info: &'static FunctionInfo) -> Self {
         ProfileContext {
             info,
-            guard: recorder::enter(info),
+            guard: Some(recorder::enter(info)),
+            request: None,
+        }
+    }
+
+    /// Begins a request whose root is `name`: whether and how it is recorded follows the root's
+    /// policy ([`sampling::set_sample_rate`](crate::sampling::set_sample_rate),
+    /// [`sampling::set_tail_threshold`](crate::sampling::set_tail_threshold),
+    /// [`sampling::set_sla`](crate::sampling::set_sla), [`aggregate::set_enabled`](crate::aggregate::set_enabled)),
+    /// and its duration is always added to the root's aggregates (while profiling is enabled).
+    /// The root's name is looked up in a per-thread cache (a lock the first time on a thread).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use profiler_runtime::{sampling, ProfileContext};
+    ///
+    /// sampling::set_sample_rate("doc_api_request", 0.01);
+    /// for _ in 0..100 {
+    ///     let _request = ProfileContext::request("doc_api_request");
+    ///     // ... about one of these hundred requests is recorded
+    /// }
+    /// ```
+    pub fn request(name: &'static str) -> Self {
+        let root = sampling::root(name);
+        let request = Request::begin(root);
+        ProfileContext {
+            info: root.info,
+            guard: Some(recorder::enter(root.info)),
+            request,
+        }
+    }
+
+    /// Marks the request as failed: the tail mode keeps it whatever its duration, and it counts
+    /// as an error in the aggregates. A panic while the request is open does the same. No effect
+    /// on a region that is not a request.
+    pub fn mark_error(&mut self) {
+        if let Some(request) = &mut self.request {
+            request.mark_error();
         }
     }
 
@@ -47,8 +92,19 @@ impl ProfileContext {
         self.info.name()
     }
 
-    /// Whether the region is being recorded.
+    /// Whether the region is being recorded (for a tail-mode request: recorded, and kept if it
+    /// turns out slow).
     pub fn is_recording(&self) -> bool {
-        self.guard.is_recording()
+        self.guard.as_ref().is_some_and(SpanGuard::is_recording)
+    }
+}
+
+impl Drop for ProfileContext {
+    fn drop(&mut self) {
+        // The root's exit is recorded first, so that a held request is complete when decided.
+        drop(self.guard.take());
+        if let Some(request) = self.request.take() {
+            request.finish();
+        }
     }
 }

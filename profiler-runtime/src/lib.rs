@@ -78,10 +78,22 @@
 //! | `PROFILER_FORMATS` | comma-separated formats the guard writes: `chrome`, `speedscope`, `json`, `csv`, `folded` (and `flamegraph`, `icicle` with the `flamegraph` feature) |
 //! | `PROFILER_ENABLED` | `0`/`false`/`off` starts with recording switched off (read by [`Config::init`]) |
 //! | `PROFILER_BUFFER_EVENTS` | ring capacity in events for each thread |
+//! | `PROFILER_SAMPLE_RATE`, `PROFILER_TAIL_THRESHOLD`, `PROFILER_SLA`, `PROFILER_AGGREGATE` | production modes per request root: see [`sampling`] |
+//!
+//! # In production
+//!
+//! Requests begun with [`ProfileContext::request`] follow a per-root policy: head sampling and
+//! tail (slow-request) profiling ([`sampling`]), with a flight recorder of the last slow
+//! requests; always-on per-root and per-function latency histograms ([`aggregate`]); SLA alerts
+//! on a background thread ([`alert`]); and Prometheus metrics, served on `/metrics` with the
+//! `metrics-server` feature ([`prometheus`]). `docs/production.md` has the measured overheads.
 #![warn(missing_docs)]
 
+pub mod aggregate;
+pub mod alert;
 #[cfg(feature = "baseline")]
 pub mod baseline;
+mod calibration;
 mod clock;
 mod collect;
 mod context;
@@ -89,10 +101,12 @@ pub mod export;
 mod future;
 pub mod import;
 mod profile;
+pub mod prometheus;
 mod recorder;
 mod registry;
 pub mod report;
 mod ring;
+pub mod sampling;
 pub mod stats;
 pub mod summary;
 pub mod tree;

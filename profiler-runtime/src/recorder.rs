@@ -148,16 +148,34 @@ fn unrecorded_guard() -> SpanGuard {
     }
 }
 
-/// Records an enter event; `false` if it was dropped (and its exit counted as dropped too).
+/// Records an enter event; `false` if it was dropped (and its exit counted as dropped too) or
+/// skipped (an unsampled request closed the producer). The clock is read only once room is known,
+/// so a skipped call costs a compare and the cold call.
 #[inline(always)]
 fn record_enter(site: &'static FunctionInfo) -> bool {
-    let event = Event::new(EventKind::Enter, clock::now(), site);
-    PRODUCER.with(|p| p.push_reserving(event) || enter_slow(p, event))
+    PRODUCER.with(|p| {
+        p.push_reserving_with(|| Event::new(EventKind::Enter, clock::now(), site))
+            || enter_refused(p, site)
+    })
+}
+
+/// The room check failed: a closed buffer (inside an unsampled request) or a real slow path.
+/// Kept tiny, apart from `enter_slow`, so that a skipped call saves no registers.
+#[cold]
+#[inline(never)]
+fn enter_refused(producer: &Producer<Event>, site: &'static FunctionInfo) -> bool {
+    if producer.is_closed() {
+        // Inside an unsampled request: not recorded, and not a drop; counted if aggregating.
+        crate::aggregate::skipped_call(site);
+        return false;
+    }
+    enter_slow(producer, site)
 }
 
 #[cold]
 #[inline(never)]
-fn enter_slow(producer: &Producer<Event>, event: Event) -> bool {
+fn enter_slow(producer: &Producer<Event>, site: &'static FunctionInfo) -> bool {
+    let event = Event::new(EventKind::Enter, clock::now(), site);
     if !producer.is_attached() && !attach(producer) {
         count_lost(2);
         return false;
@@ -225,6 +243,20 @@ pub(crate) fn next_async_id() -> u64 {
             next
         })
         .unwrap_or_else(|_| NEXT_BLOCK.fetch_add(1, Ordering::Relaxed) * BLOCK)
+}
+
+/// Runs `f` on this thread's producer, attaching it first if needed. `None` while the thread is
+/// being torn down or when no ring can be had.
+pub(crate) fn with_attached_producer<R>(f: impl FnOnce(&Producer<Event>) -> R) -> Option<R> {
+    PRODUCER
+        .try_with(|p| (p.is_attached() || attach(p)).then(|| f(p)))
+        .ok()
+        .flatten()
+}
+
+/// Runs `f` on this thread's producer, attached or not. `None` while the thread is torn down.
+pub(crate) fn with_producer<R>(f: impl FnOnce(&Producer<Event>) -> R) -> Option<R> {
+    PRODUCER.try_with(f).ok()
 }
 
 /// Gives this thread a ring and arranges for it to be released when the thread exits.
