@@ -62,6 +62,14 @@
 //! every export reports the count. [`flush`] drains all rings while threads keep recording.
 //! Events of threads that have exited are kept until the next flush.
 //!
+//! # Regression gate
+//!
+//! With the `baseline` feature, `baseline` saves several runs' per-function results with the
+//! machine and build they came from, and compares new runs with them: call counts exactly, times
+//! with confidence bounds over runs, budgets from `#[profile(budget = "2ms")]` or a budgets
+//! file. The `profiler compare --runs N -- OLD -- NEW` command (feature `cli`) runs two builds
+//! alternately and exits 1 on a regression. See `docs/regression-gate.md`.
+//!
 //! # Environment variables
 //!
 //! | variable | effect |
@@ -83,6 +91,8 @@
 
 pub mod aggregate;
 pub mod alert;
+#[cfg(feature = "baseline")]
+pub mod baseline;
 mod calibration;
 mod clock;
 mod collect;

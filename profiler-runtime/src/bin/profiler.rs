@@ -1,6 +1,7 @@
 //! `profiler`: summarise, convert and draw saved profiles (a profile JSON or a Chrome trace
-//! written by `profiler-runtime`). A thin wrapper over the library; errors are one line on
-//! stderr and exit code 1 (2 for bad arguments).
+//! written by `profiler-runtime`), and gate CI on regressions (`baseline save`, `compare`). A
+//! thin wrapper over the library; errors are one line on stderr and exit code 1 (2 for bad
+//! arguments). `compare` exits 0 when clean, 1 on a regression, 2 on any error.
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -10,6 +11,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use profiler_runtime::export::{export_profile, ExportError, FlamegraphOptions, Format};
 use profiler_runtime::import::{load_saved, SavedProfile};
 use profiler_runtime::summary::{write_summary, SortKey, SummaryOptions};
+
+/// `baseline save` and `compare`: the regression gate.
+#[path = "cli/gate.rs"]
+mod gate;
 
 /// Summarise, convert and draw profiles saved by profiler-runtime.
 ///
@@ -24,6 +29,20 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Profile(ProfileCommand),
+    /// Save baselines: several runs' results with their machine and build fingerprint.
+    Baseline {
+        #[command(subcommand)]
+        command: gate::BaselineCommand,
+    },
+    /// Compare new runs with a baseline, or run two builds alternately and compare them.
+    /// Exit code 0: no regression; 1: a regression or budget violation; 2: an error.
+    Compare(gate::CompareArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ProfileCommand {
     /// Print the run, the top functions as a table, and the hottest paths of the call tree.
     Summary {
         /// The saved profile.
@@ -105,18 +124,22 @@ fn parse_format(name: &str) -> Result<Format, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("profiler: {message}");
-            ExitCode::FAILURE
-        }
+    match cli.command {
+        Command::Profile(command) => match run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("profiler: {message}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Baseline { command } => gate::baseline(command),
+        Command::Compare(args) => gate::compare_command(&args),
     }
 }
 
-fn run(command: Command) -> Result<(), String> {
+fn run(command: ProfileCommand) -> Result<(), String> {
     match command {
-        Command::Summary {
+        ProfileCommand::Summary {
             file,
             top,
             sort,
@@ -135,7 +158,7 @@ fn run(command: Command) -> Result<(), String> {
                 .or_else(ignore_broken_pipe)
                 .map_err(|e| format!("cannot write the summary: {e}"))
         }
-        Command::Convert {
+        ProfileCommand::Convert {
             input,
             output,
             format,
@@ -153,7 +176,7 @@ fn run(command: Command) -> Result<(), String> {
                 e => e.to_string(),
             })
         }
-        Command::Flamegraph {
+        ProfileCommand::Flamegraph {
             input,
             output,
             icicle,

@@ -1,0 +1,307 @@
+//! A [`Comparison`] as an aligned table for people, Markdown for a CI job summary, or JSON for
+//! tools.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use super::detect::{Comparison, FunctionVerdict, Regression, SkipReason, Verdict};
+
+/// How [`Comparison::write`] formats a comparison.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// An aligned plain-text table.
+    #[default]
+    Table,
+    /// GitHub-flavoured Markdown (e.g. for `$GITHUB_STEP_SUMMARY`).
+    Markdown,
+    /// The whole [`Comparison`] as JSON.
+    Json,
+}
+
+impl OutputFormat {
+    /// Parses `table`, `markdown` (`md`) or `json`.
+    pub fn parse(s: &str) -> Option<OutputFormat> {
+        match s {
+            "table" | "text" => Some(OutputFormat::Table),
+            "markdown" | "md" => Some(OutputFormat::Markdown),
+            "json" => Some(OutputFormat::Json),
+            _ => None,
+        }
+    }
+}
+
+fn ns(value: f64) -> String {
+    if value >= 1e9 {
+        format!("{:.2}s", value / 1e9)
+    } else if value >= 1e6 {
+        format!("{:.2}ms", value / 1e6)
+    } else if value >= 1e3 {
+        format!("{:.2}us", value / 1e3)
+    } else {
+        format!("{value:.0}ns")
+    }
+}
+
+fn pct(fraction: f64) -> String {
+    format!("{:+.1}%", fraction * 100.0)
+}
+
+fn verdict_name(v: Verdict) -> &'static str {
+    match v {
+        Verdict::MoreCalls => "MORE CALLS",
+        Verdict::Slower => "SLOWER",
+        Verdict::Faster => "faster",
+        Verdict::Unchanged => "ok",
+        Verdict::Skipped => "skipped",
+    }
+}
+
+fn skip_text(reason: &SkipReason) -> String {
+    match reason {
+        SkipReason::TooShort { call_ns, run_ns } => format!(
+            "too short to measure ({} per call, {} per run)",
+            ns(*call_ns),
+            ns(*run_ns)
+        ),
+        SkipReason::NotCalled => "not called".to_owned(),
+        SkipReason::NotInBaseline => "new: not in the baseline".to_owned(),
+        SkipReason::NotInNew => "not in the new runs".to_owned(),
+        SkipReason::TooFewRuns => "one run on each side: no variance".to_owned(),
+    }
+}
+
+/// The cells of one function's row: name, verdict, calls, baseline, new, change, bound,
+/// threshold, detectable, note.
+fn row(f: &FunctionVerdict) -> [String; 10] {
+    let calls = f.calls.as_ref().map_or_else(String::new, |c| {
+        let mark = if c.deterministic { "" } else { " (varies)" };
+        if c.baseline == c.new {
+            format!("{}{mark}", c.new)
+        } else {
+            format!("{} -> {}{mark}", c.baseline, c.new)
+        }
+    });
+    let (base, new, change, bound, threshold, detectable) = match &f.time {
+        Some(t) => (
+            ns(t.baseline_ns),
+            ns(t.new_ns),
+            pct(t.ratio - 1.0),
+            pct(t.lower - 1.0),
+            pct(t.threshold),
+            pct(t.min_detectable),
+        ),
+        None => Default::default(),
+    };
+    let note = f.skipped.as_ref().map(skip_text).unwrap_or_default();
+    [
+        f.name.clone(),
+        verdict_name(f.verdict).to_owned(),
+        calls,
+        base,
+        new,
+        change,
+        bound,
+        threshold,
+        detectable,
+        note,
+    ]
+}
+
+const HEADERS: [&str; 10] = [
+    "function",
+    "verdict",
+    "calls",
+    "baseline",
+    "new",
+    "change",
+    "lower bound",
+    "threshold",
+    "detectable",
+    "note",
+];
+
+/// Functions registered but called on neither side: counted in the findings, not given a row.
+fn never_called(f: &FunctionVerdict) -> bool {
+    matches!(f.skipped, Some(SkipReason::NotCalled))
+        && f.calls
+            .as_ref()
+            .is_some_and(|c| c.baseline == 0 && c.new == 0)
+}
+
+fn summary_lines(c: &Comparison) -> Vec<String> {
+    let mut lines = Vec::new();
+    lines.push(format!(
+        "{} baseline runs, {} new runs; threshold {}, alpha {} ({:?}), metric {:?} time per call",
+        c.baseline_runs,
+        c.new_runs,
+        pct(c.options.threshold),
+        c.options.alpha,
+        c.options.correction,
+        c.options.metric
+    ));
+    for d in &c.fingerprint_differences {
+        let what = if d.affects_times {
+            "warning: fingerprints differ"
+        } else {
+            "note"
+        };
+        lines.push(format!(
+            "{what}: {} is `{}` in the baseline and `{}` now",
+            d.field, d.baseline, d.new
+        ));
+    }
+    if c.incomparable() {
+        lines.push(
+            "warning: times from another machine or build are not comparable; prefer `profiler compare --runs N -- OLD -- NEW` in one job"
+                .to_owned(),
+        );
+    }
+    for r in &c.regressions {
+        lines.push(match r {
+            Regression::CallCount {
+                function,
+                baseline,
+                new,
+            } => format!("REGRESSION {function}: {new} calls per run, baseline {baseline}"),
+            Regression::Time {
+                function,
+                ratio,
+                lower,
+                threshold,
+            } => format!(
+                "REGRESSION {function}: {} slower (at least {} with confidence; threshold {})",
+                pct(ratio - 1.0),
+                pct(lower - 1.0),
+                pct(*threshold)
+            ),
+        });
+    }
+    for b in &c.budget_violations {
+        lines.push(format!(
+            "BUDGET {}: {} {} exceeds {} ({})",
+            b.function,
+            b.statistic,
+            ns(b.value_ns as f64),
+            ns(b.limit_ns as f64),
+            b.source
+        ));
+    }
+    for f in &c.budgets_unchecked {
+        lines.push(format!(
+            "note: budget of {f} not checked: not called in the new runs"
+        ));
+    }
+    let skipped_short = c
+        .functions
+        .iter()
+        .filter(|f| matches!(f.skipped, Some(SkipReason::TooShort { .. })))
+        .count();
+    if skipped_short > 0 {
+        lines.push(format!(
+            "note: {skipped_short} function(s) too short to measure reliably were not tested for time"
+        ));
+    }
+    let idle = c.functions.iter().filter(|f| never_called(f)).count();
+    if idle > 0 {
+        lines.push(format!(
+            "note: {idle} registered function(s) not called in either set are not listed"
+        ));
+    }
+    lines.push(if c.has_regressions() {
+        format!(
+            "result: FAIL ({} regression(s), {} budget violation(s))",
+            c.regressions.len(),
+            c.budget_violations.len()
+        )
+    } else {
+        "result: ok".to_owned()
+    });
+    lines
+}
+
+impl Comparison {
+    /// Writes the comparison in `format`.
+    ///
+    /// # Errors
+    ///
+    /// The writer's error.
+    pub fn write(&self, format: OutputFormat, mut out: impl Write) -> io::Result<()> {
+        match format {
+            OutputFormat::Json => {
+                serde_json::to_writer_pretty(&mut out, self).map_err(io::Error::from)?;
+                writeln!(out)
+            }
+            OutputFormat::Table => out.write_all(self.table().as_bytes()),
+            OutputFormat::Markdown => out.write_all(self.markdown().as_bytes()),
+        }
+    }
+
+    /// The aligned plain-text table, followed by the findings.
+    pub fn table(&self) -> String {
+        let rows: Vec<[String; 10]> = self
+            .functions
+            .iter()
+            .filter(|f| !never_called(f))
+            .map(row)
+            .collect();
+        let mut widths = HEADERS.map(str::len);
+        for r in &rows {
+            for (w, cell) in widths.iter_mut().zip(r) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let mut line = |cells: &[String]| {
+            let mut text = String::new();
+            for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+                let pad = w.saturating_sub(cell.chars().count());
+                if i == 0 || i == 1 || i == 9 {
+                    let _ = write!(text, "{cell}{}  ", " ".repeat(pad));
+                } else {
+                    let _ = write!(text, "{}{cell}  ", " ".repeat(pad));
+                }
+            }
+            let _ = writeln!(out, "{}", text.trim_end());
+        };
+        line(&HEADERS.map(str::to_owned));
+        for r in &rows {
+            line(r);
+        }
+        out.push('\n');
+        for l in summary_lines(self) {
+            out.push_str(&l);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Markdown: the findings as a list, then the table.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let status = if self.has_regressions() {
+            "❌ regressions found"
+        } else {
+            "✅ no regression"
+        };
+        let _ = writeln!(out, "### Performance gate: {status}\n");
+        for l in summary_lines(self) {
+            let _ = writeln!(out, "- {}", l.replace('|', "\\|"));
+        }
+        out.push('\n');
+        let _ = writeln!(out, "| {} |", HEADERS.join(" | "));
+        let _ = writeln!(
+            out,
+            "|{}",
+            HEADERS
+                .iter()
+                .enumerate()
+                .map(|(i, _)| if i <= 1 || i == 9 { "---|" } else { "---:|" })
+                .collect::<String>()
+        );
+        for f in self.functions.iter().filter(|f| !never_called(f)) {
+            let cells = row(f).map(|c| c.replace('|', "\\|"));
+            let _ = writeln!(out, "| {} |", cells.join(" | "));
+        }
+        out
+    }
+}

@@ -1,0 +1,425 @@
+//! `profiler baseline save` and `profiler compare`: the regression gate on the command line.
+//!
+//! Exit codes: 0 when the comparison is clean, 1 on a regression or budget violation, 2 on an
+//! error (bad arguments, unreadable files, a run that failed).
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use clap::{Args, Subcommand, ValueEnum};
+use profiler_runtime::baseline::{
+    compare, run_alternately, run_repeatedly, Alert, Baseline, Budgets, CompareOptions, Comparison,
+    Correction, Fingerprint, Metric, OutputFormat, Run, RunCommand, Statistic,
+};
+
+/// `profiler baseline ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BaselineCommand {
+    /// Save a baseline from saved profiles (one per run), or by running a command N times.
+    ///
+    /// profiler baseline save base.json run-*.json
+    /// profiler baseline save base.json --runs 10 -- ./target/release/my-bench
+    Save(SaveArgs),
+}
+
+/// Arguments of `profiler baseline save`.
+#[derive(Debug, Args)]
+pub(crate) struct SaveArgs {
+    /// The baseline file to write.
+    output: PathBuf,
+    /// Profiles of the runs: profile JSON or Chrome trace files, one per run.
+    profiles: Vec<PathBuf>,
+    /// Run the command after `--` this many times instead of reading profiles.
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Runs made and discarded before the measured ones.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// The workload's name in the fingerprint (default: the profiled program's name).
+    #[arg(long)]
+    workload: Option<String>,
+    /// The command to run (with --runs).
+    #[arg(last = true)]
+    command: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FormatArg {
+    /// An aligned table.
+    Table,
+    /// Markdown (for a CI job summary).
+    Markdown,
+    /// JSON.
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum CorrectionArg {
+    /// Holm's step-down (family-wise error rate).
+    Holm,
+    /// Benjamini-Hochberg (false discovery rate).
+    Bh,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum MetricArg {
+    /// Median inclusive time of a call per run (robust to interruptions).
+    Median,
+    /// Mean inclusive time per call.
+    Total,
+    /// Exclusive time per call.
+    #[value(name = "self")]
+    SelfTime,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum StatisticArg {
+    /// Median call.
+    P50,
+    /// 99th percentile.
+    P99,
+    /// Mean call.
+    Mean,
+}
+
+/// Arguments of `profiler compare`.
+#[derive(Debug, Args)]
+pub(crate) struct CompareArgs {
+    /// The baseline: a baseline file, or profiles (one per run). Not used with --runs.
+    base: Option<PathBuf>,
+    /// The new runs: a baseline file, or profiles (one per run).
+    new: Vec<PathBuf>,
+    /// Run the two commands after `--` alternately (A B B A ...), N times each:
+    /// `profiler compare --runs 10 -- ./old-bench -- ./new-bench`.
+    #[arg(long)]
+    runs: Option<usize>,
+    /// With --runs: runs of each command made and discarded first.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// With --runs: also save command A's runs as a baseline file.
+    #[arg(long)]
+    save_baseline: Option<PathBuf>,
+    /// Slowdown tolerated, in percent; raised per function to its measured noise.
+    #[arg(long, default_value_t = 2.0)]
+    threshold: f64,
+    /// False-alarm level of the whole comparison.
+    #[arg(long, default_value_t = 0.01)]
+    alpha: f64,
+    /// Control of false alarms across functions.
+    #[arg(long, value_enum, default_value_t = CorrectionArg::Holm)]
+    correction: CorrectionArg,
+    /// Which time per call is compared.
+    #[arg(long, value_enum, default_value_t = MetricArg::Median)]
+    metric: MetricArg,
+    /// Skip functions whose mean call is shorter (ns).
+    #[arg(long, default_value_t = 100.0)]
+    min_call_ns: f64,
+    /// Skip functions whose time per run is shorter (ns).
+    #[arg(long, default_value_t = 50_000.0)]
+    min_run_ns: f64,
+    /// A budgets file (`FUNCTION LIMIT [p50|p99|mean]` per line).
+    #[arg(long)]
+    budgets: Option<PathBuf>,
+    /// The statistic for budgets that do not name one.
+    #[arg(long, value_enum, default_value_t = StatisticArg::P99)]
+    budget_statistic: StatisticArg,
+    /// Output on stdout.
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    format: FormatArg,
+    /// Also append the Markdown report to this file (e.g. $GITHUB_STEP_SUMMARY).
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Also write the JSON report to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Run this shell command once per regression and budget violation, with the alert as JSON
+    /// on its standard input.
+    #[arg(long)]
+    alert_command: Option<String>,
+    /// The workload's name in the fingerprint of new runs (default: the baseline's).
+    #[arg(long)]
+    workload: Option<String>,
+    /// The commands (with --runs): CMD_A... -- CMD_B...
+    #[arg(last = true)]
+    commands: Vec<String>,
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("profiler: {message}");
+    ExitCode::from(2)
+}
+
+/// Runs `profiler baseline ...`.
+pub(crate) fn baseline(command: BaselineCommand) -> ExitCode {
+    match command {
+        BaselineCommand::Save(args) => match save(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => fail(&message),
+        },
+    }
+}
+
+fn save(args: SaveArgs) -> Result<(), String> {
+    let baseline = if let Some(runs) = args.runs {
+        if !args.profiles.is_empty() {
+            return Err("give either profiles or --runs with a command, not both".into());
+        }
+        let command =
+            RunCommand::from_words(&args.command).ok_or("--runs needs a command after `--`")?;
+        let workload = args.workload.unwrap_or_else(|| program_name(&command));
+        let dir = scratch_dir()?;
+        let result = run_repeatedly(&command, runs, args.warmup, &dir, &mut load_run);
+        let _ = std::fs::remove_dir_all(&dir);
+        let all = result.map_err(|e| e.to_string())?;
+        Baseline::from_runs(Fingerprint::current(&workload), &all).map_err(|e| e.to_string())?
+    } else {
+        if args.profiles.is_empty() {
+            return Err("give the profiles of the runs, or --runs N -- COMMAND".into());
+        }
+        load_side(&args.profiles, args.workload.as_deref())?
+    };
+    baseline.save(&args.output).map_err(|e| e.to_string())?;
+    eprintln!(
+        "profiler: saved {} runs of {} functions to {}",
+        baseline.runs,
+        baseline.functions.len(),
+        args.output.display()
+    );
+    Ok(())
+}
+
+/// Runs `profiler compare`.
+pub(crate) fn compare_command(args: &CompareArgs) -> ExitCode {
+    match compare_inner(args) {
+        Ok(regressed) => {
+            if regressed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(message) => fail(&message),
+    }
+}
+
+fn compare_inner(args: &CompareArgs) -> Result<bool, String> {
+    let options = options(args)?;
+    let (base, new) = if let Some(runs) = args.runs {
+        alternate(args, runs)?
+    } else {
+        let Some(base_path) = &args.base else {
+            return Err("give BASE and NEW files, or --runs N -- CMD_A -- CMD_B".into());
+        };
+        if args.new.is_empty() {
+            return Err("give the new runs: a baseline file or profiles".into());
+        }
+        let base = load_side(std::slice::from_ref(base_path), None)?;
+        let workload = args
+            .workload
+            .clone()
+            .unwrap_or_else(|| base.fingerprint.workload.clone());
+        let new = load_side(&args.new, Some(&workload))?;
+        (base, new)
+    };
+    let comparison = compare(&base, &new, &options);
+    report(args, &comparison)?;
+    Ok(comparison.has_regressions())
+}
+
+fn options(args: &CompareArgs) -> Result<CompareOptions, String> {
+    if !(args.threshold >= 0.0 && args.threshold < 1000.0) {
+        return Err(format!(
+            "--threshold {} is not a percentage",
+            args.threshold
+        ));
+    }
+    if !(args.alpha > 0.0 && args.alpha < 1.0) {
+        return Err(format!("--alpha {} must be between 0 and 1", args.alpha));
+    }
+    let default_statistic = match args.budget_statistic {
+        StatisticArg::P50 => Statistic::P50,
+        StatisticArg::P99 => Statistic::P99,
+        StatisticArg::Mean => Statistic::Mean,
+    };
+    let mut budgets = Budgets::new();
+    if let Some(path) = &args.budgets {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // Lines without a statistic take --budget-statistic.
+        let text = text
+            .lines()
+            .map(|line| {
+                let code = line.split('#').next().unwrap_or("");
+                if code.split_whitespace().count() == 2 {
+                    format!("{} {}", code.trim(), default_statistic.name())
+                } else {
+                    line.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        budgets = Budgets::parse(&text, path).map_err(|e| e.to_string())?;
+    }
+    Ok(CompareOptions {
+        threshold: args.threshold / 100.0,
+        alpha: args.alpha,
+        correction: match args.correction {
+            CorrectionArg::Holm => Correction::Holm,
+            CorrectionArg::Bh => Correction::BenjaminiHochberg,
+        },
+        metric: match args.metric {
+            MetricArg::Median => Metric::Median,
+            MetricArg::Total => Metric::Total,
+            MetricArg::SelfTime => Metric::SelfTime,
+        },
+        min_call_ns: args.min_call_ns,
+        min_run_ns: args.min_run_ns,
+        budgets,
+    })
+}
+
+/// `--runs N -- CMD_A -- CMD_B`: both builds, alternately, in this job.
+fn alternate(args: &CompareArgs, runs: usize) -> Result<(Baseline, Baseline), String> {
+    if args.base.is_some() {
+        return Err("with --runs, give the two commands after `--`, not files".into());
+    }
+    if runs < 2 {
+        return Err("--runs must be at least 2".into());
+    }
+    let mut parts = args.commands.split(|w| w == "--");
+    let (Some(a), Some(b), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err("--runs needs two commands: `-- CMD_A ... -- CMD_B ...`".into());
+    };
+    let a = RunCommand::from_words(a).ok_or("command A is empty")?;
+    let b = RunCommand::from_words(b).ok_or("command B is empty")?;
+    let workload = args.workload.clone().unwrap_or_else(|| program_name(&b));
+    let dir = scratch_dir()?;
+    let result = run_alternately(&a, &b, runs, args.warmup, &dir, &mut load_run);
+    let _ = std::fs::remove_dir_all(&dir);
+    let both = result.map_err(|e| e.to_string())?;
+    let fingerprint = Fingerprint::current(&workload);
+    let base = Baseline::from_runs(fingerprint.clone(), &both.a).map_err(|e| e.to_string())?;
+    let new = Baseline::from_runs(fingerprint, &both.b).map_err(|e| e.to_string())?;
+    if let Some(path) = &args.save_baseline {
+        base.save(path).map_err(|e| e.to_string())?;
+    }
+    Ok((base, new))
+}
+
+/// Prints the report, writes the extra files, runs the alert command.
+fn report(args: &CompareArgs, comparison: &Comparison) -> Result<(), String> {
+    let format = match args.format {
+        FormatArg::Table => OutputFormat::Table,
+        FormatArg::Markdown => OutputFormat::Markdown,
+        FormatArg::Json => OutputFormat::Json,
+    };
+    let stdout = io::stdout();
+    comparison
+        .write(format, stdout.lock())
+        .map_err(|e| format!("stdout: {e}"))?;
+    if let Some(path) = &args.markdown {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        file.write_all(comparison.markdown().as_bytes())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.json {
+        let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        comparison
+            .write(OutputFormat::Json, io::BufWriter::new(file))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let Some(command) = &args.alert_command {
+        let mut hook_error = None;
+        comparison.notify(&mut |alert: Alert<'_>| {
+            let json = match alert {
+                Alert::Regression(r) => serde_json::to_string(r),
+                Alert::Budget(b) => serde_json::to_string(b),
+            }
+            .unwrap_or_default();
+            if let Err(e) = run_alert_command(command, &json) {
+                hook_error.get_or_insert(e);
+            }
+        });
+        if let Some(e) = hook_error {
+            return Err(format!("--alert-command: {e}"));
+        }
+    }
+    Ok(())
+}
+
+fn run_alert_command(command: &str, json: &str) -> Result<(), String> {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(json.as_bytes())
+            .map_err(|e| e.to_string())?;
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{command}` exited with {status}"))
+    }
+}
+
+/// One baseline file, or one or more profiles (one per run).
+fn load_side(paths: &[PathBuf], workload: Option<&str>) -> Result<Baseline, String> {
+    if let [path] = paths {
+        if is_baseline_file(path) {
+            return Baseline::load(path).map_err(|e| e.to_string());
+        }
+    }
+    let mut runs = Vec::with_capacity(paths.len());
+    let mut process_name = None;
+    for path in paths {
+        let saved = profiler_runtime::import::load_saved(path).map_err(|e| e.to_string())?;
+        let report = saved.to_report();
+        process_name.get_or_insert_with(|| report.run.process_name.clone());
+        runs.push(Run::from_report(&report));
+    }
+    let workload = workload
+        .map(str::to_owned)
+        .or(process_name)
+        .unwrap_or_default();
+    Baseline::from_runs(Fingerprint::current(&workload), &runs).map_err(|e| e.to_string())
+}
+
+/// Whether the file says it is a baseline (its `schema`), judged from its first bytes; anything
+/// else is read as a profile, whose reader gives the clear error.
+fn is_baseline_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0_u8; 256];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    String::from_utf8_lossy(&head[..n]).contains(profiler_runtime::baseline::SCHEMA)
+}
+
+fn load_run(path: &Path) -> Result<Run, String> {
+    Run::load(path).map_err(|e| e.to_string())
+}
+
+fn program_name(command: &RunCommand) -> String {
+    Path::new(&command.program).file_name().map_or_else(
+        || command.program.clone(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+fn scratch_dir() -> Result<PathBuf, String> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let dir = std::env::temp_dir().join(format!("profiler-compare-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}

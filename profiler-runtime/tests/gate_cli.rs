@@ -1,0 +1,338 @@
+//! `profiler baseline save` and `profiler compare` end to end, on real runs of the
+//! `gate_workload` example (separate processes, profiles written through `PROFILER_OUTPUT`).
+//! Exit codes: 0 clean, 1 regression, 2 error.
+//!
+//! `cargo test` builds the examples before running this; with `--test gate_cli` alone it does
+//! not, so build them first (`cargo build -p profiler-runtime --features cli,enable --examples`).
+//!
+//! No assertion depends on how long anything takes: regressions here are call-count changes
+//! (exact) and budgets far from the measured values.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn profiler() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_profiler"))
+}
+
+fn workload() -> String {
+    let bin = Path::new(env!("CARGO_BIN_EXE_profiler"));
+    let path = bin
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(format!("gate_workload{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: build the examples first (cargo build -p profiler-runtime --features cli,enable --examples)",
+        path.display()
+    );
+    path.to_string_lossy().into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("profiler-gate-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited normally")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs the workload once with `args`, writing its profile to `dir/name.json`.
+fn run_workload(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let status = Command::new(workload())
+        .args(["--scale", "0.05"])
+        .args(args)
+        .env("PROFILER_OUTPUT", dir.join(name))
+        .env("PROFILER_FORMATS", "json")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    dir.join(format!("{name}.json"))
+}
+
+/// A generous threshold: these tests are about exit codes and reports, not about timing.
+const LOOSE: [&str; 2] = ["--threshold", "50"];
+
+#[test]
+fn alternating_runs_exit_0_when_unchanged_and_1_on_more_calls() {
+    let w = workload();
+    let same = profiler()
+        .args(["compare", "--runs", "3", "--warmup", "0"])
+        .args(LOOSE)
+        .args(["--", &w, "--scale", "0.05", "--", &w, "--scale", "0.05"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        code(&same),
+        0,
+        "{}{}",
+        text(&same.stdout),
+        text(&same.stderr)
+    );
+    assert!(text(&same.stdout).contains("result: ok"));
+
+    let more = profiler()
+        .args([
+            "compare", "--runs", "3", "--warmup", "0", "--format", "json",
+        ])
+        .args(LOOSE)
+        .args(["--", &w, "--scale", "0.05", "--", &w, "--scale", "0.05"])
+        .args(["--extra-calls", "lookup=2"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&more), 1, "{}", text(&more.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&more.stdout).unwrap();
+    let regressions = report["regressions"].as_array().unwrap();
+    assert!(
+        regressions
+            .iter()
+            .any(|r| r["kind"] == "call-count" && r["function"] == "lookup" && r["new"] == 420),
+        "{regressions:?}"
+    );
+}
+
+#[test]
+fn saved_baseline_then_compare_files() {
+    let dir = temp_dir("files");
+    let base: Vec<PathBuf> = (0..3)
+        .map(|i| run_workload(&dir, &format!("base-{i}"), &[]))
+        .collect();
+    let base_file = dir.join("base.baseline.json");
+    let saving = profiler()
+        .args(["baseline", "save"])
+        .arg(&base_file)
+        .args(&base)
+        .args(["--workload", "gate"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&saving), 0, "{}", text(&saving.stderr));
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&base_file).unwrap()).unwrap();
+    assert_eq!(saved["schema"], "profiler-baseline");
+    assert_eq!(saved["runs"], 3);
+    assert_eq!(saved["fingerprint"]["workload"], "gate");
+
+    let same: Vec<PathBuf> = (0..2)
+        .map(|i| run_workload(&dir, &format!("same-{i}"), &[]))
+        .collect();
+    let more: Vec<PathBuf> = (0..2)
+        .map(|i| run_workload(&dir, &format!("more-{i}"), &["--extra-calls", "render=1"]))
+        .collect();
+
+    let summary = dir.join("summary.md");
+    let ok = profiler()
+        .arg("compare")
+        .arg(&base_file)
+        .args(&same)
+        .args(LOOSE)
+        .arg("--markdown")
+        .arg(&summary)
+        .output()
+        .unwrap();
+    assert_eq!(code(&ok), 0, "{}{}", text(&ok.stdout), text(&ok.stderr));
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.contains("### Performance gate: ✅ no regression"),
+        "{md}"
+    );
+    assert!(md.contains("| checksum |"), "{md}");
+
+    let bad = profiler()
+        .arg("compare")
+        .arg(&base_file)
+        .args(&more)
+        .args(LOOSE)
+        .output()
+        .unwrap();
+    assert_eq!(code(&bad), 1, "{}", text(&bad.stderr));
+    let out = text(&bad.stdout);
+    assert!(
+        out.contains("REGRESSION render: 30 calls per run, baseline 20"),
+        "{out}"
+    );
+}
+
+#[test]
+fn budgets_file_fails_the_gate() {
+    let dir = temp_dir("budgets");
+    let runs: Vec<PathBuf> = (0..2)
+        .map(|i| run_workload(&dir, &format!("run-{i}"), &[]))
+        .collect();
+    let base_file = dir.join("base.json");
+    assert_eq!(
+        code(
+            &profiler()
+                .args(["baseline", "save"])
+                .arg(&base_file)
+                .args(&runs)
+                .output()
+                .unwrap()
+        ),
+        0
+    );
+    // `lookup` takes microseconds: 1 ns is always exceeded, 100 s never.
+    let budgets = dir.join("budgets.txt");
+    std::fs::write(
+        &budgets,
+        "# tight and loose\nlookup 1ns p50\nchecksum 100s\n",
+    )
+    .unwrap();
+    let out = profiler()
+        .arg("compare")
+        .arg(&base_file)
+        .arg(&base_file)
+        .arg("--budgets")
+        .arg(&budgets)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("BUDGET lookup: p50"), "{stdout}");
+    assert!(!stdout.contains("BUDGET checksum"), "{stdout}");
+}
+
+#[test]
+fn alert_command_receives_each_alert() {
+    let dir = temp_dir("alerts");
+    let base = run_workload(&dir, "base", &[]);
+    let more = run_workload(&dir, "more", &["--extra-calls", "checksum=1"]);
+    let log = dir.join("alerts.log");
+    let out = profiler()
+        .arg("compare")
+        .arg(&base)
+        .arg(&more)
+        .args(LOOSE)
+        .arg("--alert-command")
+        .arg(format!(
+            "cat >> '{}'; echo >> '{}'",
+            log.display(),
+            log.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    let alerts: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["kind"] == "call-count" && a["function"] == "checksum"),
+        "{alerts:?}"
+    );
+    assert!(
+        alerts.iter().all(|a| a["kind"] == "call-count"),
+        "{alerts:?}"
+    );
+}
+
+#[test]
+fn errors_exit_2_and_name_the_file() {
+    let dir = temp_dir("errors");
+    let good = run_workload(&dir, "good", &[]);
+    let cases: [(&str, &str); 3] = [
+        (
+            "truncated.json",
+            "{\"schema\": \"profiler-baseline\", \"version\": 1, \"runs\"",
+        ),
+        (
+            "future.json",
+            "{\"schema\": \"profiler-baseline\", \"version\": 7}",
+        ),
+        ("garbage.json", "not json at all"),
+    ];
+    for (name, content) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        let out = profiler()
+            .arg("compare")
+            .arg(&path)
+            .arg(&good)
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 2, "{name}");
+        let err = text(&out.stderr);
+        assert!(err.contains(&path.display().to_string()), "{name}: {err}");
+        assert_eq!(err.lines().count(), 1, "{name}: {err}");
+    }
+    let missing = profiler()
+        .arg("compare")
+        .arg(dir.join("missing.json"))
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(code(&missing), 2);
+    let failing = profiler()
+        .args(["compare", "--runs", "2", "--", "false", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&failing), 2);
+    assert!(
+        text(&failing.stderr).contains("`false`"),
+        "{}",
+        text(&failing.stderr)
+    );
+    let usage = profiler()
+        .args(["compare", "--threshold", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&usage), 2);
+}
+
+#[test]
+fn baseline_save_runs_the_command_and_compare_can_keep_build_a() {
+    let dir = temp_dir("save-runs");
+    let w = workload();
+    let saved = dir.join("runs.json");
+    let out = profiler()
+        .args(["baseline", "save"])
+        .arg(&saved)
+        .args(["--runs", "2", "--warmup", "0", "--", &w, "--scale", "0.05"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    assert_eq!(value["runs"], 2);
+    assert_eq!(value["fingerprint"]["workload"], "gate_workload");
+    let checksum = value["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "checksum")
+        .expect("checksum in the baseline");
+    assert_eq!(checksum["calls"], serde_json::json!([40, 40]));
+
+    let kept = dir.join("kept.json");
+    let out = profiler()
+        .args(["compare", "--runs", "2", "--warmup", "0", "--save-baseline"])
+        .arg(&kept)
+        .args(LOOSE)
+        .args(["--", &w, "--scale", "0.05", "--", &w, "--scale", "0.05"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let again = profiler()
+        .arg("compare")
+        .arg(&kept)
+        .arg(&saved)
+        .args(LOOSE)
+        .output()
+        .unwrap();
+    assert_eq!(
+        code(&again),
+        0,
+        "{}{}",
+        text(&again.stdout),
+        text(&again.stderr)
+    );
+}
