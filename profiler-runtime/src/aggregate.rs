@@ -349,7 +349,7 @@ impl Histogram {
 
 /// Aggregates of one function (or scope, or nested context).
 #[derive(Clone, Debug, PartialEq)]
-pub struct FunctionStats {
+pub struct FunctionAggregate {
     /// The function's name.
     pub name: String,
     /// Calls that completed within requests while aggregation was on: exact, unless the buffer
@@ -389,7 +389,7 @@ pub struct RootStats {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snapshot {
     /// Per function, sorted by name.
-    pub functions: Vec<FunctionStats>,
+    pub functions: Vec<FunctionAggregate>,
     /// Per request root, sorted by name.
     pub roots: Vec<RootStats>,
     /// Events lost inside aggregated requests because the buffer was full.
@@ -415,7 +415,7 @@ impl Snapshot {
     }
 
     /// The function named `name`.
-    pub fn function(&self, name: &str) -> Option<&FunctionStats> {
+    pub fn function(&self, name: &str) -> Option<&FunctionAggregate> {
         self.functions.iter().find(|f| f.name == name)
     }
 
@@ -437,7 +437,7 @@ impl Snapshot {
             .functions
             .iter()
             .map(|f| match earlier.function(&f.name) {
-                Some(e) => FunctionStats {
+                Some(e) => FunctionAggregate {
                     name: f.name.clone(),
                     calls: f.calls.saturating_sub(e.calls),
                     histogram: f.histogram.since(&e.histogram),
@@ -826,10 +826,10 @@ pub fn snapshot() -> Snapshot {
         lock(table).merge_into(&mut merged);
     }
     let ns_per_tick = calibration::refresh();
-    let mut functions: Vec<FunctionStats> = merged
+    let mut functions: Vec<FunctionAggregate> = merged
         .functions
         .into_values()
-        .map(|c| FunctionStats {
+        .map(|c| FunctionAggregate {
             name: c.info.name().into_owned(),
             calls: c.calls,
             histogram: c.histogram.with_scale(ns_per_tick),

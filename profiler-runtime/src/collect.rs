@@ -573,6 +573,7 @@ impl FunctionTable {
                     file: info.file().to_owned(),
                     line: info.line(),
                     kind: info.kind(),
+                    budget_ns: info.budget_ns(),
                 });
                 entries.len() as u32 - 1
             })

@@ -172,6 +172,7 @@ impl Functions {
                     file: file.to_owned(),
                     line,
                     kind,
+                    budget_ns: None,
                 });
                 (entries.len() - 1) as u32
             })

@@ -19,6 +19,8 @@ pub struct FunctionEntry {
     pub line: u32,
     /// Function, async function, scope or context.
     pub kind: FunctionKind,
+    /// The time budget given with `#[profile(budget = "...")]`, ns.
+    pub budget_ns: Option<u64>,
 }
 
 /// Flags of a [`Span`] or [`AsyncSpan`].

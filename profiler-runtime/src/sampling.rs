@@ -652,6 +652,7 @@ pub(crate) fn requests_profile(requests: &[Arc<KeptRequest>]) -> Profile {
                     file: info.file().to_owned(),
                     line: info.line(),
                     kind: info.kind(),
+                    budget_ns: info.budget_ns(),
                 });
                 functions.len() as u32 - 1
             })

@@ -65,6 +65,9 @@ pub struct FunctionStats {
     /// For an `async fn`: its polls and wall time.
     #[serde(default, rename = "async", skip_serializing_if = "Option::is_none")]
     pub async_stats: Option<AsyncStats>,
+    /// The budget given with `#[profile(budget = "...")]`, ns (checked by the regression gate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_ns: Option<u64>,
 }
 
 /// What an `async fn` adds to [`FunctionStats`].
@@ -170,6 +173,7 @@ pub fn function_stats(profile: &Profile) -> Vec<FunctionStats> {
                 total_share: share(total[f]),
                 self_share: share(self_time[f]),
                 async_stats: async_stats[f].take(),
+                budget_ns: entry.budget_ns,
             }
         })
         .collect()

@@ -17,6 +17,7 @@ fn entry(name: &str, kind: FunctionKind) -> FunctionEntry {
         file: "src/main.rs".to_owned(),
         line: 1,
         kind,
+        budget_ns: None,
     }
 }
 

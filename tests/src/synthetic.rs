@@ -99,6 +99,7 @@ impl ProfileBuilder {
             file: "src/synthetic.rs".to_owned(),
             line,
             kind,
+            budget_ns: None,
         });
         line - 1
     }

@@ -460,3 +460,42 @@ fn attribute_budgets_are_collected_and_checked() {
         .collect();
     assert_eq!(violations, ["baseline::over_budget"]);
 }
+
+/// The attribute's budget travels in the saved profile JSON, so a gate run on files (the
+/// `profiler compare` command) checks it without being told.
+#[test]
+fn attribute_budgets_travel_in_saved_profiles() {
+    let dir = temp_dir("attribute-budgets");
+    let mut runs = Vec::new();
+    for i in 0..2 {
+        let profile = profiler_tests::record(|| {
+            over_budget();
+            under_budget();
+        });
+        let path = dir.join(format!("run{i}.json"));
+        profiler_runtime::export::export_profile(
+            &profile,
+            &path,
+            Some(profiler_runtime::export::Format::Json),
+        )
+        .unwrap();
+        runs.push(Run::load(&path).unwrap());
+    }
+    let over = runs[0]
+        .functions
+        .iter()
+        .find(|f| f.name == "baseline::over_budget")
+        .unwrap();
+    assert_eq!(over.budget_ns, Some(1_000));
+    let base = baseline(&runs);
+    // No budgets passed in the options: the attribute's alone is checked.
+    let violations: Vec<(String, String)> = compare(&base, &base, &CompareOptions::default())
+        .budget_violations
+        .into_iter()
+        .map(|v| (v.function, v.statistic.name().to_owned()))
+        .collect();
+    assert_eq!(
+        violations,
+        [("baseline::over_budget".to_owned(), "p99".to_owned())]
+    );
+}

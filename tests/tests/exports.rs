@@ -216,6 +216,7 @@ fn synthetic() -> Profile {
         file: "src/demo.rs".into(),
         line: 7,
         kind,
+        budget_ns: None,
     };
     let span = |function, start_ns, end_ns, depth, parent: Option<u32>| Span {
         function,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use super::budget::{Budgets, Statistic};
+use super::budget::{Budget, Budgets, Statistic};
 use super::fingerprint::FingerprintDifference;
 use super::{Baseline, FunctionRuns};
 
@@ -51,8 +51,17 @@ pub struct CompareOptions {
     pub min_call_ns: f64,
     /// Functions whose baseline time per run is shorter than this (ns) are skipped.
     pub min_run_ns: f64,
-    /// Absolute limits checked on the new runs.
+    /// Absolute limits checked on the new runs. Budgets given with `#[profile(budget = "...")]`
+    /// (carried in the runs) are checked too, on [`attribute_budget_statistic`](Self::attribute_budget_statistic),
+    /// except for functions that have a budget here, which replaces the attribute's.
     pub budgets: Budgets,
+    /// The statistic on which attribute budgets are checked.
+    #[serde(default = "default_attribute_statistic")]
+    pub attribute_budget_statistic: Statistic,
+}
+
+fn default_attribute_statistic() -> Statistic {
+    Statistic::P99
 }
 
 impl Default for CompareOptions {
@@ -65,6 +74,7 @@ impl Default for CompareOptions {
             min_call_ns: 100.0,
             min_run_ns: 50_000.0,
             budgets: Budgets::new(),
+            attribute_budget_statistic: default_attribute_statistic(),
         }
     }
 }
@@ -394,7 +404,24 @@ pub fn compare(baseline: &Baseline, new: &Baseline, options: &CompareOptions) ->
         }
     }
 
-    let (budget_violations, budgets_unchecked) = check_budgets(new, &options.budgets);
+    let mut budgets = Budgets::new();
+    for f in &new.functions {
+        // A budget given explicitly for the function (from a budgets file, say) replaces the
+        // attribute's, whatever its statistic.
+        if options.budgets.iter().any(|b| b.function == f.name) {
+            continue;
+        }
+        if let Some(limit_ns) = f.budget_ns {
+            budgets.insert(Budget {
+                function: f.name.clone(),
+                limit_ns,
+                statistic: options.attribute_budget_statistic,
+                source: "#[profile]".to_owned(),
+            });
+        }
+    }
+    budgets.extend(options.budgets.clone());
+    let (budget_violations, budgets_unchecked) = check_budgets(new, &budgets);
     Comparison {
         options: options.clone(),
         baseline_runs: baseline.runs,

@@ -110,6 +110,9 @@ pub struct RunFunction {
     pub p50_ns: u64,
     /// 99th percentile of call durations, ns.
     pub p99_ns: u64,
+    /// The budget of `#[profile(budget = "...")]`, ns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_ns: Option<u64>,
 }
 
 impl RunFunction {
@@ -124,6 +127,7 @@ impl RunFunction {
             mean_ns: stats.mean_ns,
             p50_ns: stats.p50_ns,
             p99_ns: stats.p99_ns,
+            budget_ns: stats.budget_ns,
         }
     }
 
@@ -144,6 +148,7 @@ impl RunFunction {
             mean_ns: mean,
             p50_ns: mean.round() as u64,
             p99_ns: mean.round() as u64,
+            budget_ns: None,
         }
     }
 }
@@ -205,6 +210,9 @@ pub struct FunctionRuns {
     pub p50_ns: Vec<u64>,
     /// 99th percentile of call durations per run, ns.
     pub p99_ns: Vec<u64>,
+    /// The budget of `#[profile(budget = "...")]` in the runs, ns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_ns: Option<u64>,
 }
 
 impl FunctionRuns {
@@ -254,7 +262,11 @@ impl Baseline {
                     mean_ns: vec![0.0; n],
                     p50_ns: vec![0; n],
                     p99_ns: vec![0; n],
+                    budget_ns: None,
                 });
+                if f.budget_ns.is_some() {
+                    entry.budget_ns = f.budget_ns;
+                }
                 if entry.calls[i] != 0 || entry.total_ns[i] != 0 {
                     return Err(BaselineError::DuplicateFunction {
                         run: i,

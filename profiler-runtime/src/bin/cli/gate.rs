@@ -275,6 +275,8 @@ fn options(args: &CompareArgs) -> Result<CompareOptions, String> {
         min_call_ns: args.min_call_ns,
         min_run_ns: args.min_run_ns,
         budgets,
+        // `#[profile(budget = "...")]` budgets travel in the profiles; same statistic.
+        attribute_budget_statistic: default_statistic,
     })
 }
 
