@@ -311,6 +311,7 @@ pub fn flush() -> Profile {
         dropped_events: dropped_total + lost,
         process_name: process_name(),
         pid: std::process::id(),
+        build: Some(crate::BuildInfo::of_this_build()),
     }
 }
 

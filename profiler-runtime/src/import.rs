@@ -118,6 +118,7 @@ struct OtherData {
     end_ns: Option<u64>,
     epoch_unix_ns: Option<u64>,
     dropped_events: Option<u64>,
+    build: Option<crate::BuildInfo>,
 }
 
 #[derive(Deserialize)]
@@ -307,6 +308,7 @@ impl Rebuild {
             dropped_events,
             process_name: self.process_name,
             pid: self.pid,
+            build: other.build.clone(),
         }
     }
 }

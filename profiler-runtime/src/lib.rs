@@ -93,6 +93,7 @@ pub mod aggregate;
 pub mod alert;
 #[cfg(feature = "baseline")]
 pub mod baseline;
+mod build_info;
 mod calibration;
 mod clock;
 mod collect;
@@ -113,6 +114,7 @@ pub mod tree;
 
 use std::path::{Path, PathBuf};
 
+pub use build_info::BuildInfo;
 pub use clock::ClockKind;
 pub use collect::{buffer_capacity, flush, set_buffer_capacity, DEFAULT_BUFFER_EVENTS};
 pub use context::ProfileContext;

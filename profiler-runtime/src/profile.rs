@@ -135,6 +135,9 @@ pub struct Profile {
     pub process_name: String,
     /// Its process id.
     pub pid: u32,
+    /// How the program was built (compiler, target, profile, features), when known: always for a
+    /// profile of this process, and for a file written by this crate.
+    pub build: Option<crate::BuildInfo>,
 }
 
 impl Profile {

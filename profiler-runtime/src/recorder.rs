@@ -175,11 +175,12 @@ fn enter_refused(producer: &Producer<Event>, site: &'static FunctionInfo) -> boo
 #[cold]
 #[inline(never)]
 fn enter_slow(producer: &Producer<Event>, site: &'static FunctionInfo) -> bool {
-    let event = Event::new(EventKind::Enter, clock::now(), site);
     if !producer.is_attached() && !attach(producer) {
         count_lost(2);
         return false;
     }
+    // Stamped after attaching: the thread's first span must not include registering the thread.
+    let event = Event::new(EventKind::Enter, clock::now(), site);
     if producer.push_reserving(event) || (producer.refresh() && producer.push_reserving(event)) {
         return true;
     }

@@ -97,6 +97,9 @@ pub struct RunInfo {
     pub dropped_events: u64,
     /// The threads that recorded.
     pub threads: Vec<ThreadInfo>,
+    /// How the profiled program was built, when known (absent in files of other tools).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<crate::BuildInfo>,
 }
 
 /// The clock of a run, as saved.
@@ -155,6 +158,7 @@ impl ProfileReport {
                     spans: t.spans.len() as u64,
                 })
                 .collect(),
+            build: profile.build.clone(),
         };
         ProfileReport {
             run,

@@ -748,6 +748,7 @@ pub(crate) fn requests_profile(requests: &[Arc<KeptRequest>]) -> Profile {
             .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "process".to_owned()),
         pid: std::process::id(),
+        build: Some(crate::BuildInfo::of_this_build()),
     }
 }
 

@@ -82,6 +82,7 @@ fn profile() -> Profile {
         dropped_events: 0,
         process_name: "app".to_owned(),
         pid: 7,
+        build: None,
     }
 }
 

@@ -81,6 +81,7 @@ impl ProfileBuilder {
                 dropped_events: 0,
                 process_name: "synthetic".to_owned(),
                 pid: 4242,
+                build: None,
             },
         }
     }

@@ -281,6 +281,7 @@ fn synthetic() -> Profile {
         dropped_events: 4,
         process_name: "demo".into(),
         pid: 42,
+        build: None,
     }
 }
 

@@ -158,23 +158,35 @@ impl RunFunction {
 pub struct Run {
     /// One entry per function, called or not.
     pub functions: Vec<RunFunction>,
+    /// How the run's program was built, when its profile says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<crate::BuildInfo>,
 }
 
 impl Run {
     /// A run with these functions.
     pub fn new(functions: Vec<RunFunction>) -> Run {
-        Run { functions }
+        Run {
+            functions,
+            build: None,
+        }
     }
 
     /// The functions of an analysed profile (e.g. one read back from a profile JSON).
     pub fn from_report(report: &ProfileReport) -> Run {
-        Run::from_stats(&report.functions)
+        Run {
+            build: report.run.build.clone(),
+            ..Run::from_stats(&report.functions)
+        }
     }
 
     /// The functions of a merged profile, e.g. `Run::from_profile(&profiler_runtime::flush())`
     /// at the end of one run.
     pub fn from_profile(profile: &Profile) -> Run {
-        Run::from_stats(&function_stats(profile))
+        Run {
+            build: profile.build.clone(),
+            ..Run::from_stats(&function_stats(profile))
+        }
     }
 
     /// Reads one run from a saved profile: a profile JSON or a Chrome trace.

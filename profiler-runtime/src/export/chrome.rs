@@ -56,6 +56,17 @@ pub fn write_chrome_trace<W: Write + ?Sized>(profile: &Profile, out: &mut W) -> 
     write_u64(out, profile.epoch_unix_ns)?;
     out.write_all(b",\"dropped_events\":")?;
     write_u64(out, profile.dropped_events)?;
+    if let Some(build) = &profile.build {
+        out.write_all(b",\"build\":{\"rustc\":")?;
+        write_str(out, &build.rustc)?;
+        out.write_all(b",\"target\":")?;
+        write_str(out, &build.target)?;
+        out.write_all(b",\"profile\":")?;
+        write_str(out, &build.profile)?;
+        out.write_all(b",\"features\":")?;
+        write_str(out, &build.features)?;
+        out.write_all(b"}")?;
+    }
     out.write_all(b"},\"traceEvents\":[\n")?;
 
     out.write_all(b"{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":")?;

@@ -172,7 +172,8 @@ fn save(args: SaveArgs) -> Result<(), String> {
         let result = run_repeatedly(&command, runs, args.warmup, &dir, &mut load_run);
         let _ = std::fs::remove_dir_all(&dir);
         let all = result.map_err(|e| e.to_string())?;
-        Baseline::from_runs(Fingerprint::current(&workload), &all).map_err(|e| e.to_string())?
+        Baseline::from_runs(Fingerprint::for_runs(&workload, &all), &all)
+            .map_err(|e| e.to_string())?
     } else {
         if args.profiles.is_empty() {
             return Err("give the profiles of the runs, or --runs N -- COMMAND".into());
@@ -299,9 +300,10 @@ fn alternate(args: &CompareArgs, runs: usize) -> Result<(Baseline, Baseline), St
     let result = run_alternately(&a, &b, runs, args.warmup, &dir, &mut load_run);
     let _ = std::fs::remove_dir_all(&dir);
     let both = result.map_err(|e| e.to_string())?;
-    let fingerprint = Fingerprint::current(&workload);
-    let base = Baseline::from_runs(fingerprint.clone(), &both.a).map_err(|e| e.to_string())?;
-    let new = Baseline::from_runs(fingerprint, &both.b).map_err(|e| e.to_string())?;
+    let base = Baseline::from_runs(Fingerprint::for_runs(&workload, &both.a), &both.a)
+        .map_err(|e| e.to_string())?;
+    let new = Baseline::from_runs(Fingerprint::for_runs(&workload, &both.b), &both.b)
+        .map_err(|e| e.to_string())?;
     if let Some(path) = &args.save_baseline {
         base.save(path).map_err(|e| e.to_string())?;
     }
@@ -392,7 +394,7 @@ fn load_side(paths: &[PathBuf], workload: Option<&str>) -> Result<Baseline, Stri
         .map(str::to_owned)
         .or(process_name)
         .unwrap_or_default();
-    Baseline::from_runs(Fingerprint::current(&workload), &runs).map_err(|e| e.to_string())
+    Baseline::from_runs(Fingerprint::for_runs(&workload, &runs), &runs).map_err(|e| e.to_string())
 }
 
 /// Whether the file says it is a baseline (its `schema`), judged from its first bytes; anything
