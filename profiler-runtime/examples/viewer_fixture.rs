@@ -36,12 +36,9 @@ const WORKERS: usize = 3;
 const ITEMS_PER_WORKER: u64 = 100;
 
 fn main() {
-    let out_dir = match std::env::args_os().nth(1) {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            eprintln!("usage: viewer_fixture OUTDIR");
-            std::process::exit(2);
-        }
+    let Some(out_dir) = std::env::args_os().nth(1).map(PathBuf::from) else {
+        eprintln!("usage: viewer_fixture OUTDIR");
+        std::process::exit(2);
     };
     if let Err(e) = run(&out_dir) {
         eprintln!("viewer_fixture: {e}");
