@@ -50,11 +50,10 @@ fn to_json(profile: &Profile, format: Format) -> Value {
     serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{format} output is not JSON: {e}"))
 }
 
-/// Microsecond text with three decimals back to nanoseconds, exactly.
+/// Microseconds back to nanoseconds, rounded as Perfetto does (`dur` of a child that ends with
+/// its parent is written a hair short so that float-adding viewers keep it inside the parent).
 fn ns(v: &Value) -> u64 {
-    let text = v.to_string();
-    let (int, frac) = text.split_once('.').unwrap_or((&text, "0"));
-    int.parse::<u64>().unwrap() * 1000 + format!("{frac:0<3}").parse::<u64>().unwrap()
+    (v.as_f64().unwrap() * 1000.0).round() as u64
 }
 
 #[test]
