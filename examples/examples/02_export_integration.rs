@@ -1,10 +1,10 @@
-//! Tutorial: from a recording to statistics, a call tree, CSV, folded stacks and a flamegraph,
-//! then `profiler summary` on the saved profile JSON.
+//! Tutorial 03, chapter 02: export one recording to every format through one entry point, then
+//! read the profile JSON and the CSV back as another tool would.
 //!
-//! Run: `cargo run --release -p profiler-examples --example analysis --features profiler-runtime/flamegraph`
-//! Writes `target/profiles/analysis.{json,trace.json,csv,folded,svg,icicle.svg}` (or under
-//! `$PROFILER_OUTPUT`), then try
-//! `cargo run -p profiler-runtime --features cli --bin profiler -- summary target/profiles/analysis.json`.
+//! Run: `cargo run --release -p profiler-examples --example 02_export_integration`
+//! Writes `target/profiles/02_export_integration.{trace.json,speedscope.json,json,csv,folded,svg,icicle.svg}`
+//! (or under `$PROFILER_OUTPUT`), then try
+//! `cargo run -p profiler-runtime --features cli --bin profiler -- summary target/profiles/02_export_integration.json`.
 
 use std::fmt::Write as _;
 
@@ -71,7 +71,7 @@ fn main() {
     println!("checksum {total}");
 
     let profile = profiler_runtime::flush();
-    let prefix = output_prefix("analysis");
+    let prefix = output_prefix("02_export_integration");
     if let Some(dir) = prefix.parent() {
         std::fs::create_dir_all(dir).expect("create the output folder");
     }
@@ -87,6 +87,20 @@ fn main() {
             }
         }
     }
+    // Read back as another tool would: the versioned profile JSON, and the CSV.
+    let mut json = prefix.clone().into_os_string();
+    json.push(".json");
+    let saved = ProfileReport::load(&json).expect("the profile JSON reads back");
+    println!(
+        "read back {} functions, {} threads, {} dropped events",
+        saved.functions.len(),
+        saved.run.threads.len(),
+        saved.run.dropped_events
+    );
+    let mut csv = prefix.clone().into_os_string();
+    csv.push(".csv");
+    let table = std::fs::read_to_string(&csv).expect("the CSV reads back");
+    println!("CSV header: {}", table.lines().next().unwrap_or(""));
     // The statistics in code: the three functions with the most self time.
     let mut report = ProfileReport::new(&profile);
     report
