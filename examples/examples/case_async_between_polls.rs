@@ -149,12 +149,12 @@ fn main() {
     );
     for (variant, profile) in ["before", "after"].iter().zip(&profiles) {
         let h = measure::async_totals(profile, "handle");
-        let per_call = |ns: u64| measure::ms(ns.checked_div(h.calls).unwrap_or(0));
+        let per_call = |ns: u64| ns.checked_div(h.calls).unwrap_or(0);
         println!(
             "{variant:<8} {:>14} {:>14} {:>18} {:>8}   (mean per request)",
-            per_call(h.wall_ns),
-            per_call(h.busy_ns),
-            per_call(h.between_polls_ns()),
+            measure::ms(per_call(h.wall_ns)),
+            measure::us(per_call(h.busy_ns)),
+            measure::ms(per_call(h.between_polls_ns())),
             h.polls
         );
         match measure::write_profile(profile, &prefix, &format!("-{variant}")) {

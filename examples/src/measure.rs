@@ -91,6 +91,11 @@ pub fn ms(ns: u64) -> String {
     format!("{:.2} ms", ns as f64 / 1e6)
 }
 
+/// Microseconds with one decimal, for printing nanoseconds.
+pub fn us(ns: u64) -> String {
+    format!("{:.1} us", ns as f64 / 1e3)
+}
+
 /// Writes `profile` as `<prefix><suffix>.trace.json` and `<prefix><suffix>.speedscope.json`,
 /// creating the directory, and returns the paths.
 ///
