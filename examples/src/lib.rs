@@ -2,6 +2,7 @@
 //! instrumented with `#[profile]`, so that every tutorial profiles something worth looking at.
 
 pub mod logs;
+pub mod measure;
 
 use std::path::PathBuf;
 

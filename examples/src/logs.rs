@@ -88,6 +88,7 @@ pub fn generate_log(seed: u64, lines: usize) -> Vec<String> {
     out
 }
 
+// ANCHOR: parse
 /// Parses one line; `None` for a malformed one.
 #[profile]
 pub fn parse_line(line: &str) -> Option<Record> {
@@ -120,6 +121,7 @@ pub fn normalize_path(path: &str) -> String {
         .join("/")
 }
 
+// ANCHOR_END: parse
 /// Latencies per endpoint, and error counts.
 #[derive(Clone, Debug, Default)]
 pub struct EndpointStats {
@@ -131,6 +133,7 @@ pub struct EndpointStats {
     pub malformed: u64,
 }
 
+// ANCHOR: impl_block
 #[profile]
 impl EndpointStats {
     /// Adds one record.
@@ -155,6 +158,7 @@ impl EndpointStats {
     }
 }
 
+// ANCHOR_END: impl_block
 /// Parses a chunk of lines into statistics (one worker thread's share).
 #[profile]
 pub fn analyze_chunk(lines: &[String]) -> EndpointStats {
@@ -202,6 +206,7 @@ pub fn percentiles(sorted: &[f64]) -> [f64; 3] {
     [at(0.5), at(0.9), at(0.99)]
 }
 
+// ANCHOR: run_analysis
 /// Runs the whole analysis on `threads` named worker threads; returns the report text.
 #[profile]
 pub fn run_analysis(lines: usize, threads: usize) -> String {
@@ -226,6 +231,7 @@ pub fn run_analysis(lines: usize, threads: usize) -> String {
     report(total)
 }
 
+// ANCHOR_END: run_analysis
 /// Sorts each endpoint's latencies and renders a table.
 #[profile]
 pub fn report(mut stats: EndpointStats) -> String {
