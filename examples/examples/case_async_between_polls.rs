@@ -6,6 +6,7 @@
 //! Runs the slow variant, then the fixed one, in one process; writes
 //! `target/profiles/case_async_between_polls-before.*` and `-after.*` (or under `$PROFILER_OUTPUT`).
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,7 +72,7 @@ async fn handle(line: String) -> String {
     tokio::time::sleep(Duration::from_millis(1)).await; // the downstream call
     let mut body = format!("{{\"id\":{id}");
     for field in fields {
-        body.push_str(&format!(",\"{field}\":\"{field}-{id}\""));
+        let _ = write!(body, ",\"{field}\":\"{field}-{id}\"");
     }
     body.push('}');
     body
