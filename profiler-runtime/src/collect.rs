@@ -524,7 +524,7 @@ fn match_async(
 /// Maps sites to indices of [`Profile::functions`], by address. Called once per span, so it
 /// remembers the last site and hashes addresses with one multiply instead of SipHash.
 #[derive(Default)]
-struct FunctionTable {
+pub(crate) struct FunctionTable {
     index: HashMap<*const FunctionInfo, u32, BuildHasherDefault<AddressHasher>>,
     entries: Vec<FunctionEntry>,
     last: Option<(*const FunctionInfo, u32)>,
@@ -549,8 +549,9 @@ impl Hasher for AddressHasher {
 }
 
 impl FunctionTable {
+    /// The index of `info`, adding its entry on first sight.
     #[inline]
-    fn index(&mut self, info: &'static FunctionInfo) -> u32 {
+    pub(crate) fn index(&mut self, info: &'static FunctionInfo) -> u32 {
         let address = std::ptr::from_ref(info);
         if let Some((last, index)) = self.last {
             if last == address {
@@ -560,6 +561,11 @@ impl FunctionTable {
         let index = self.lookup(info);
         self.last = Some((address, index));
         index
+    }
+
+    /// The entries, in index order.
+    pub(crate) fn into_entries(self) -> Vec<FunctionEntry> {
+        self.entries
     }
 
     fn lookup(&mut self, info: &'static FunctionInfo) -> u32 {

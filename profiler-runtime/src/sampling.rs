@@ -44,9 +44,9 @@ use std::time::Duration;
 use crate::aggregate::{self, RequestOutcome};
 use crate::calibration::{self, TickToEpoch};
 use crate::clock;
-use crate::collect;
+use crate::collect::{self, FunctionTable};
 use crate::export::{self, ExportError, Format};
-use crate::profile::{ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline};
+use crate::profile::{ClockInfo, Profile, Span, SpanFlags, ThreadTimeline};
 use crate::recorder::{self, Event, EventKind};
 use crate::registry::FunctionInfo;
 use crate::ring::Producer;
@@ -640,23 +640,7 @@ pub fn dump_flight_recorder(
 #[allow(clippy::too_many_lines)] // one pass over the events, clearer in one piece
 pub(crate) fn requests_profile(requests: &[Arc<KeptRequest>]) -> Profile {
     let convert = TickToEpoch::now();
-    let mut functions: Vec<FunctionEntry> = Vec::new();
-    let mut index: HashMap<usize, u32> = HashMap::new();
-    let mut function = |info: &'static FunctionInfo| {
-        *index
-            .entry(std::ptr::from_ref(info) as usize)
-            .or_insert_with(|| {
-                functions.push(FunctionEntry {
-                    name: info.name().into_owned(),
-                    module_path: info.module_path().to_owned(),
-                    file: info.file().to_owned(),
-                    line: info.line(),
-                    kind: info.kind(),
-                    budget_ns: info.budget_ns(),
-                });
-                functions.len() as u32 - 1
-            })
-    };
+    let mut functions = FunctionTable::default();
     let mut threads: Vec<ThreadTimeline> = Vec::new();
     let (mut start_ns, mut end_ns) = (u64::MAX, 0);
     let mut dropped_total = 0;
@@ -692,7 +676,7 @@ pub(crate) fn requests_profile(requests: &[Arc<KeptRequest>]) -> Profile {
                     let parent = stack.last().map(|&(_, i)| i as u32);
                     stack.push((event.site(), timeline.spans.len()));
                     timeline.spans.push(Span {
-                        function: function(event.site()),
+                        function: functions.index(event.site()),
                         start_ns: ns,
                         end_ns: ns,
                         depth: stack.len() as u32 - 1,
@@ -732,7 +716,7 @@ pub(crate) fn requests_profile(requests: &[Arc<KeptRequest>]) -> Profile {
     }
     let ns_per_tick = calibration::ns_per_tick();
     Profile {
-        functions,
+        functions: functions.into_entries(),
         threads,
         async_spans: Vec::new(),
         start_ns,
