@@ -56,8 +56,8 @@ pub(crate) struct ThreadShared {
 #[derive(Clone, Copy, Debug)]
 struct Open {
     site: &'static FunctionInfo,
-    /// Index of its span in the profile being built.
-    span: usize,
+    /// Index of its span in the thread's timeline being built.
+    span: u32,
 }
 
 /// A span open at a flush, carried into the next one.
@@ -364,10 +364,10 @@ impl ThreadState {
         let mut spans = Vec::with_capacity(events.len() / 2 + self.carried.len());
         let mut stack: Vec<Open> = Vec::with_capacity(self.carried.len() + 16);
         for carried in self.carried.drain(..) {
-            let parent = stack.last().map(|o| o.span as u32);
+            let parent = stack.last().map(|o| o.span);
             stack.push(Open {
                 site: carried.site,
-                span: spans.len(),
+                span: spans.len() as u32,
             });
             spans.push(Span {
                 function: m.functions.index(carried.site),
@@ -392,17 +392,19 @@ impl ThreadState {
             let ns = m
                 .converter
                 .convert(event.value())
-                .clamp(last_ns, boundary_ns);
+                .max(last_ns)
+                .min(boundary_ns);
             last_ns = ns;
+            let site = event.site();
             match kind {
                 EventKind::Enter => {
-                    let parent = stack.last().map(|o| o.span as u32);
+                    let parent = stack.last().map(|o| o.span);
                     stack.push(Open {
-                        site: event.site(),
-                        span: spans.len(),
+                        site,
+                        span: spans.len() as u32,
                     });
                     spans.push(Span {
-                        function: m.functions.index(event.site()),
+                        function: m.functions.index(site),
                         start_ns: ns,
                         end_ns: ns,
                         depth: stack.len() as u32 - 1,
@@ -410,24 +412,19 @@ impl ThreadState {
                         flags: SpanFlags::default(),
                     });
                 }
-                EventKind::Exit => {
-                    // Normally the innermost span; otherwise close the ones above it as
-                    // incomplete (their exits were lost), or ignore an exit that matches nothing.
-                    let site = event.site();
-                    if let Some(pos) = stack.iter().rposition(|o| std::ptr::eq(o.site, site)) {
-                        let closing = stack.len() - pos;
-                        for (n, open) in stack.drain(pos..).rev().enumerate() {
-                            spans[open.span].end_ns = ns;
-                            // All but the span this exit belongs to lost their exits.
-                            spans[open.span].flags.incomplete = n + 1 < closing;
-                        }
+                EventKind::Exit => match stack.last() {
+                    // Normally the innermost span.
+                    Some(top) if std::ptr::eq(top.site, site) => {
+                        spans[top.span as usize].end_ns = ns;
+                        stack.pop();
                     }
-                }
+                    _ => close_out_of_order(&mut stack, &mut spans, site, ns),
+                },
                 EventKind::AsyncBegin | EventKind::AsyncEnd | EventKind::AsyncCancel => {
                     if let Some(payload) = iter.next() {
                         m.async_records.push(AsyncRecord {
                             kind,
-                            site: event.site(),
+                            site,
                             id: payload.value(),
                             ns,
                             tid: self.tid,
@@ -439,8 +436,8 @@ impl ThreadState {
         }
         // Spans still open: cut at the boundary, carried into the next profile.
         for open in &stack {
-            spans[open.span].end_ns = boundary_ns;
-            spans[open.span].flags.incomplete = true;
+            spans[open.span as usize].end_ns = boundary_ns;
+            spans[open.span as usize].flags.incomplete = true;
             self.carried.push(Carried { site: open.site });
         }
         self.last_ns = last_ns.max(boundary_ns);
@@ -454,6 +451,22 @@ impl ThreadState {
             spans,
             dropped_events,
             exited: false,
+        }
+    }
+}
+
+/// An exit that does not match the innermost open span: close the spans above its own as
+/// incomplete (their exits were lost), or ignore an exit that matches nothing open.
+#[cold]
+#[inline(never)]
+fn close_out_of_order(stack: &mut Vec<Open>, spans: &mut [Span], site: &FunctionInfo, ns: u64) {
+    if let Some(pos) = stack.iter().rposition(|o| std::ptr::eq(o.site, site)) {
+        let closing = stack.len() - pos;
+        for (n, open) in stack.drain(pos..).rev().enumerate() {
+            let span = &mut spans[open.span as usize];
+            span.end_ns = ns;
+            // All but the span this exit belongs to lost their exits.
+            span.flags.incomplete = n + 1 < closing;
         }
     }
 }
