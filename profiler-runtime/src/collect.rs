@@ -1,5 +1,6 @@
-//! The collector: the registry of recording threads, and the flush that drains every ring and
-//! merges the events into one [`Profile`].
+//! The collector: the registry of recording threads, the drain that moves recorded events out
+//! of the rings into the collector's memory (16 bytes an event, unmerged), and the flush that
+//! drains every ring and merges everything held into one [`Profile`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -25,6 +26,35 @@ static BUFFER_EVENTS: AtomicUsize = AtomicUsize::new(0);
 /// default is [`DEFAULT_BUFFER_EVENTS`], or `PROFILER_BUFFER_EVENTS` from the environment.
 pub fn set_buffer_capacity(events: usize) {
     BUFFER_EVENTS.store(events.max(16), Ordering::Relaxed);
+}
+
+/// Default cap on the events [`drain`] holds between two flushes: 32 Mi events, 512 MiB.
+pub const DEFAULT_MAX_BUFFERED_EVENTS: usize = 1 << 25;
+
+static MAX_BUFFERED_EVENTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets how many events [`drain`] may hold between two flushes (16 bytes each). Once that many
+/// are held, `drain` moves nothing more: rings fill, and further calls are dropped whole and
+/// counted in [`Profile::dropped_events`], as with no drain at all. The default is
+/// [`DEFAULT_MAX_BUFFERED_EVENTS`], or `PROFILER_MAX_BUFFERED_EVENTS` from the environment.
+pub fn set_max_buffered_events(events: usize) {
+    MAX_BUFFERED_EVENTS.store(events.max(1), Ordering::Relaxed);
+}
+
+/// The cap [`drain`] works under (see [`set_max_buffered_events`]).
+pub fn max_buffered_events() -> usize {
+    match MAX_BUFFERED_EVENTS.load(Ordering::Relaxed) {
+        0 => {
+            let from_env = std::env::var("PROFILER_MAX_BUFFERED_EVENTS")
+                .ok()
+                .and_then(|v| v.trim().replace('_', "").parse::<usize>().ok())
+                .filter(|&n| n > 0)
+                .unwrap_or(DEFAULT_MAX_BUFFERED_EVENTS);
+            MAX_BUFFERED_EVENTS.store(from_env, Ordering::Relaxed);
+            from_env
+        }
+        n => n,
+    }
 }
 
 /// The capacity new threads get.
@@ -79,6 +109,9 @@ struct ThreadState {
     last_ns: u64,
     /// When the last flush drained this thread (ns): spans carried from it continue from here.
     boundary_ns: u64,
+    /// Events moved out of the ring by [`drain`] since the last flush, oldest first. Between
+    /// flushes its capacity is reused (up to the ring's size).
+    pending: Vec<Event>,
 }
 
 /// An async begin/end seen in a ring, before matching.
@@ -115,6 +148,8 @@ struct Collector {
     reported_lost: u64,
     /// Contexts created at run time by name.
     interned: BTreeMap<&'static str, &'static FunctionInfo>,
+    /// Events held in the threads' `pending` since the last flush.
+    pending_events: usize,
 }
 
 static COLLECTOR: Mutex<Collector> = Mutex::new(Collector {
@@ -127,6 +162,7 @@ static COLLECTOR: Mutex<Collector> = Mutex::new(Collector {
     spilled: Vec::new(),
     reported_lost: 0,
     interned: BTreeMap::new(),
+    pending_events: 0,
 });
 
 /// The collector's state stays consistent at every await-free step, so a panic elsewhere while
@@ -169,8 +205,57 @@ pub(crate) fn register_current_thread() -> &'static ThreadShared {
         reported_dropped: shared.ring.dropped(),
         last_ns: start_ns,
         boundary_ns: start_ns,
+        pending: Vec::new(),
     });
     shared
+}
+
+/// Moves what every thread has recorded out of its ring buffer into the collector's memory
+/// (16 bytes an event, nothing merged yet) and returns how many events it moved. The next
+/// [`flush`] merges them with the rest, exactly as if they had stayed in the rings.
+///
+/// Rings are fixed-size: a thread that records more than its ring holds between two flushes
+/// drops calls. Draining often keeps every call while the collector's memory grows by 16 bytes
+/// an event, up to [`max_buffered_events`]. [`Config::init`](crate::Config::init) starts a
+/// background thread that drains every few milliseconds; without it, call `drain` from a loop of
+/// your own, or `flush` periodically. Safe to call from any thread at any time; threads keep
+/// recording meanwhile.
+///
+/// # Examples
+///
+/// ```
+/// #[profiler_runtime::profile]
+/// fn step() {}
+///
+/// for _ in 0..1000 {
+///     step();
+/// }
+/// let moved = profiler_runtime::drain();
+/// # #[cfg(feature = "enable")]
+/// assert!(moved >= 2000);
+/// let profile = profiler_runtime::flush();
+/// # #[cfg(feature = "enable")]
+/// assert!(profile.span_count() >= 1000);
+/// ```
+pub fn drain() -> usize {
+    let cap = max_buffered_events();
+    let mut c = collector();
+    let c = &mut *c;
+    let mut moved = 0;
+    for t in &mut c.threads {
+        // Checked per ring, so the cap may be passed by at most one ring's worth of events.
+        if c.pending_events + moved >= cap {
+            break;
+        }
+        moved += t.shared.ring.drain_into(&mut t.pending);
+    }
+    c.pending_events += moved;
+    moved
+}
+
+/// Events [`drain`] holds now, not yet merged by a [`flush`].
+pub fn buffered_events() -> usize {
+    collector().pending_events
 }
 
 /// Keeps an async end whose thread's ring was full.
@@ -212,11 +297,8 @@ pub fn flush() -> Profile {
     let mut c = collector();
     let c = &mut *c;
 
-    let Drained {
-        events: drained,
-        exited,
-        boundaries,
-    } = drain_all(&c.threads);
+    let Drained { exited, boundaries } = drain_all(&mut c.threads);
+    c.pending_events = 0;
     // 2. Anchor the clock after draining: every drained event and boundary is older than it.
     let timebase = c
         .timebase
@@ -232,7 +314,7 @@ pub fn flush() -> Profile {
     let mut threads = Vec::with_capacity(c.threads.len());
     let mut async_records = Vec::new();
     let mut dropped_total = 0;
-    for ((t, events), &boundary) in c.threads.iter_mut().zip(&drained).zip(&boundaries) {
+    for (t, &boundary) in c.threads.iter_mut().zip(&boundaries) {
         let boundary_ns = converter
             .convert(boundary)
             .clamp(t.last_ns.max(start_ns), end_ns);
@@ -242,7 +324,9 @@ pub fn flush() -> Profile {
             functions: &mut functions,
             async_records: &mut async_records,
         };
-        let timeline = t.merge(events, boundary_ns, &mut merge);
+        let events = std::mem::take(&mut t.pending);
+        let timeline = t.merge(&events, boundary_ns, &mut merge);
+        t.pending = recycle(events, t.shared.ring.capacity());
         dropped_total += timeline.dropped_events;
         if !timeline.spans.is_empty() || timeline.dropped_events > 0 {
             threads.push(timeline);
@@ -315,39 +399,47 @@ pub fn flush() -> Profile {
     }
 }
 
-/// Every thread's events, taken at one flush.
+/// What a flush learns while draining every thread.
 struct Drained {
-    events: Vec<Vec<Event>>,
     /// Whether each thread had exited before its drain.
     exited: Vec<bool>,
     /// Per thread, the tick between what this flush takes and what the next one will.
     boundaries: Vec<u64>,
 }
 
-/// Drains every ring. An exited thread's flag is read before its ring, so its last events are
-/// drained. Each thread gets a boundary between what this flush takes and what the next one will:
-/// the clock read just before its drain, or its last drained event if that is later (an event
-/// stamped before the read but published after it). Open spans are cut there.
-fn drain_all(threads: &[ThreadState]) -> Drained {
+/// Drains every ring into its thread's pending events. An exited thread's flag is read before
+/// its ring, so its last events are drained. Each thread gets a boundary between what this flush
+/// takes and what the next one will: the clock read just before its drain, or its last drained
+/// event if that is later (an event stamped before the read but published after it). Open spans
+/// are cut there.
+fn drain_all(threads: &mut [ThreadState]) -> Drained {
     let mut drained = Drained {
-        events: Vec::with_capacity(threads.len()),
         exited: Vec::with_capacity(threads.len()),
         boundaries: Vec::with_capacity(threads.len()),
     };
     for t in threads {
         drained.exited.push(t.shared.exited.load(Ordering::Acquire));
-        let mut events = Vec::new();
         let before = clock::now();
-        t.shared.ring.drain_into(&mut events);
-        let last_stamp = events
+        t.shared.ring.drain_into(&mut t.pending);
+        let last_stamp = t
+            .pending
             .iter()
             .rev()
             .find(|e| e.kind() != EventKind::Payload)
             .map_or(0, |e| e.value());
         drained.boundaries.push(before.max(last_stamp));
-        drained.events.push(events);
     }
     drained
+}
+
+/// Empties a merged batch of events for reuse by the next drain, unless it grew past what its
+/// ring holds (a burst drained often): that memory is given back.
+fn recycle(mut events: Vec<Event>, ring_capacity: usize) -> Vec<Event> {
+    if events.capacity() > ring_capacity {
+        return Vec::new();
+    }
+    events.clear();
+    events
 }
 
 /// What merging one thread's events shares with the rest of the flush.

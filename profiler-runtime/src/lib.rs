@@ -113,10 +113,14 @@ pub mod summary;
 pub mod tree;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub use build_info::BuildInfo;
 pub use clock::ClockKind;
-pub use collect::{buffer_capacity, flush, set_buffer_capacity, DEFAULT_BUFFER_EVENTS};
+pub use collect::{
+    buffer_capacity, buffered_events, drain, flush, max_buffered_events, set_buffer_capacity,
+    set_max_buffered_events, DEFAULT_BUFFER_EVENTS, DEFAULT_MAX_BUFFERED_EVENTS,
+};
 pub use context::ProfileContext;
 pub use future::ProfiledFuture;
 pub use profile::{AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline};
@@ -205,7 +209,11 @@ pub struct Config {
     formats: Vec<Format>,
     buffer_events: Option<usize>,
     enabled: Option<bool>,
+    collect_interval: Option<Duration>,
 }
+
+/// How often the background collector started by [`Config::init`] drains the rings, by default.
+pub const DEFAULT_COLLECT_INTERVAL: Duration = Duration::from_millis(10);
 
 impl Default for Config {
     fn default() -> Self {
@@ -221,6 +229,7 @@ impl Config {
             formats: vec![Format::ChromeTrace, Format::Speedscope],
             buffer_events: None,
             enabled: None,
+            collect_interval: Some(DEFAULT_COLLECT_INTERVAL),
         }
     }
 
@@ -253,8 +262,21 @@ impl Config {
         self
     }
 
-    /// Applies the configuration and the environment, and returns the guard that writes the
-    /// files when dropped (or when [`ProfilerGuard::finish`] is called).
+    /// How often a background thread (`profiler-collector`) moves what the threads recorded out
+    /// of their rings with [`drain`], so that a long run loses no calls to full rings; `None`
+    /// starts no thread (events then stay in the rings until the flush, and a thread that records
+    /// more than its ring holds drops calls). Default [`DEFAULT_COLLECT_INTERVAL`];
+    /// `PROFILER_COLLECT_INTERVAL_MS` overrides it (`0`: no thread). What the thread holds is
+    /// capped by [`set_max_buffered_events`].
+    #[must_use]
+    pub fn collect_interval(mut self, interval: Option<Duration>) -> Self {
+        self.collect_interval = interval.filter(|i| !i.is_zero());
+        self
+    }
+
+    /// Applies the configuration and the environment, starts the background collector, and
+    /// returns the guard that writes the files when dropped (or when [`ProfilerGuard::finish`] is
+    /// called).
     pub fn init(mut self) -> ProfilerGuard {
         if let Some(prefix) = std::env::var_os("PROFILER_OUTPUT").filter(|v| !v.is_empty()) {
             self.output = PathBuf::from(prefix);
@@ -274,6 +296,11 @@ impl Config {
         if let Some(events) = self.buffer_events {
             set_buffer_capacity(events);
         }
+        if let Ok(ms) = std::env::var("PROFILER_COLLECT_INTERVAL_MS") {
+            if let Ok(ms) = ms.trim().parse::<u64>() {
+                self.collect_interval = Some(Duration::from_millis(ms)).filter(|i| !i.is_zero());
+            }
+        }
         let env_enabled = std::env::var("PROFILER_ENABLED").ok().map(|v| {
             !matches!(
                 v.trim().to_ascii_lowercase().as_str(),
@@ -285,9 +312,15 @@ impl Config {
         } else {
             disable();
         }
+        // With profiling compiled out nothing records, so there is nothing to drain.
+        let collector = self
+            .collect_interval
+            .filter(|_| cfg!(feature = "enable"))
+            .and_then(BackgroundCollector::start);
         ProfilerGuard {
             config: self,
             finished: false,
+            collector,
         }
     }
 
@@ -311,6 +344,46 @@ impl Config {
 pub struct ProfilerGuard {
     config: Config,
     finished: bool,
+    collector: Option<BackgroundCollector>,
+}
+
+/// The thread that drains the rings every [`Config::collect_interval`] until its guard ends.
+#[derive(Debug)]
+struct BackgroundCollector {
+    /// Dropped to stop the thread.
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl BackgroundCollector {
+    fn start(interval: Duration) -> Option<Self> {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("profiler-collector".into())
+            .spawn(move || {
+                // Wakes every interval until the sender is dropped (or sends).
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(interval)
+                {
+                    drain();
+                }
+            });
+        match spawned {
+            Ok(thread) => Some(BackgroundCollector { stop, thread }),
+            Err(e) => {
+                eprintln!(
+                    "profiler: no background collector ({e}); events stay in the rings until the flush"
+                );
+                None
+            }
+        }
+    }
+
+    fn stop(self) {
+        drop(self.stop);
+        // The thread only drains; it cannot panic short of a bug, and then the flush still works.
+        let _ = self.thread.join();
+    }
 }
 
 impl ProfilerGuard {
@@ -321,6 +394,9 @@ impl ProfilerGuard {
     /// The first file that could not be written; the other formats are still attempted.
     pub fn finish(mut self) -> Result<Vec<PathBuf>, ExportError> {
         self.finished = true;
+        if let Some(collector) = self.collector.take() {
+            collector.stop();
+        }
         write_files(&self.config, &flush())
     }
 
@@ -332,6 +408,9 @@ impl ProfilerGuard {
 
 impl Drop for ProfilerGuard {
     fn drop(&mut self) {
+        if let Some(collector) = self.collector.take() {
+            collector.stop();
+        }
         if !self.finished {
             if let Err(e) = write_files(&self.config, &flush()) {
                 // At program exit there is no caller left to return the error to; say it once.
