@@ -10,11 +10,12 @@ use std::process::ExitCode;
 
 use profiler_benches::{bare, floor, nested10, recorded, scope_in_loop};
 
-const CASES: [&str; 8] = [
+const CASES: [&str; 9] = [
     "bare",
     "two-rdtsc",
     "two-rdtsc-two-stores",
     "recording",
+    "recording+drain",
     "recording+flush",
     "disabled",
     "scope-in-loop",
@@ -23,12 +24,15 @@ const CASES: [&str; 8] = [
 
 const WARM_UP: u64 = 1_000;
 
+/// Calls between two drains in `recording+drain` (divides every `N` the gate uses).
+const DRAIN_BATCH: u64 = 10_000;
+
 fn run(case: &str, n: u64) -> Option<u64> {
     let call: fn(u64) -> u64 = match case {
         "bare" => bare,
         "two-rdtsc" => floor::two_rdtsc,
         "two-rdtsc-two-stores" => floor::two_rdtsc_two_stores,
-        "recording" | "recording+flush" | "disabled" => recorded,
+        "recording" | "recording+drain" | "recording+flush" | "disabled" => recorded,
         "scope-in-loop" => {
             return Some(black_box(scope_in_loop(WARM_UP)) ^ black_box(scope_in_loop(n)))
         }
@@ -42,6 +46,16 @@ fn run(case: &str, n: u64) -> Option<u64> {
     }
     if case == "disabled" {
         profiler_runtime::disable();
+    }
+    if case == "recording+drain" {
+        // A drain after every batch, as the background collector does: its share is in the figure.
+        for batch in 0..n / DRAIN_BATCH {
+            for i in batch * DRAIN_BATCH..(batch + 1) * DRAIN_BATCH {
+                acc ^= call(black_box(i));
+            }
+            acc ^= black_box(profiler_runtime::drain()) as u64;
+        }
+        return Some(acc);
     }
     for i in 0..n {
         acc ^= call(black_box(i));
