@@ -97,6 +97,32 @@ fn batched(iters: u64, call: impl Fn(u64) -> u64, mut between: impl FnMut()) {
     }
 }
 
+/// Runs `iters` calls of ours in batches, timing each batch with `after_batch` (how the case gets
+/// its events out of the ring, if it does), and flushing outside the timed region every
+/// `flush_every` batches and at the end. Returns the time and the dropped events.
+fn timed_batches(iters: u64, flush_every: u64, mut after_batch: impl FnMut()) -> (Elapsed, u64) {
+    let mut elapsed = Elapsed::default();
+    let mut dropped = 0;
+    let mut done = 0;
+    let mut batches = 0;
+    while done < iters {
+        let n = BATCH.min(iters - done);
+        let watch = Stopwatch::start();
+        for i in done..done + n {
+            black_box(recorded(black_box(i)));
+        }
+        after_batch();
+        elapsed += watch.elapsed();
+        done += n;
+        batches += 1;
+        // A long-running program flushes now and then; the merge is not in these figures.
+        if batches % flush_every == 0 {
+            dropped += flush_dropped();
+        }
+    }
+    (elapsed, dropped + flush_dropped())
+}
+
 /// Times `body` (which returns the events it saw dropped) and tallies it under `name`.
 fn timed(name: &str, iters: u64, body: impl FnOnce() -> u64) -> Duration {
     let rss_before = rss_now();
@@ -192,26 +218,9 @@ const OURS_FLUSHED: &str = "ours: recording, flush timed";
 
 fn bench_ours(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
     case(group, OURS_DRAINED, |iters| {
-        let mut elapsed = Elapsed::default();
-        let mut dropped = 0;
-        let mut done = 0;
-        let mut batches = 0;
-        while done < iters {
-            let n = BATCH.min(iters - done);
-            let watch = Stopwatch::start();
-            for i in done..done + n {
-                black_box(recorded(black_box(i)));
-            }
+        let (elapsed, dropped) = timed_batches(iters, DRAINS_PER_FLUSH, || {
             black_box(profiler_runtime::drain());
-            elapsed += watch.elapsed();
-            done += n;
-            batches += 1;
-            // A long-running program flushes now and then; the merge is not in this figure.
-            if batches % DRAINS_PER_FLUSH == 0 {
-                dropped += flush_dropped();
-            }
-        }
-        dropped += flush_dropped();
+        });
         tally(OURS_DRAINED, 1, 1, iters, elapsed, dropped, 0);
         elapsed.wall
     });
@@ -220,23 +229,7 @@ fn bench_ours(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) 
             .formats(&[])
             .collect_interval(Some(Duration::from_millis(1)))
             .init();
-        let mut elapsed = Elapsed::default();
-        let mut dropped = 0;
-        let mut done = 0;
-        let mut batches = 0;
-        while done < iters {
-            let n = BATCH.min(iters - done);
-            let watch = Stopwatch::start();
-            for i in done..done + n {
-                black_box(recorded(black_box(i)));
-            }
-            elapsed += watch.elapsed();
-            done += n;
-            batches += 1;
-            if batches % DRAINS_PER_FLUSH == 0 {
-                dropped += flush_dropped();
-            }
-        }
+        let (elapsed, dropped) = timed_batches(iters, DRAINS_PER_FLUSH, || {});
         // Stops the collector thread, then flushes (and writes no file: no formats).
         guard.finish().expect("no files to write");
         tally(OURS_BACKGROUND, 1, 1, iters, elapsed, dropped, 0);
@@ -254,19 +247,7 @@ fn bench_ours(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) 
         "ours: recording, flush outside the timed region",
         |iters| {
             let name = "ours: recording, flush outside the timed region";
-            let mut elapsed = Elapsed::default();
-            let mut dropped = 0;
-            let mut done = 0;
-            while done < iters {
-                let n = BATCH.min(iters - done);
-                let watch = Stopwatch::start();
-                for i in done..done + n {
-                    black_box(recorded(black_box(i)));
-                }
-                elapsed += watch.elapsed();
-                done += n;
-                dropped += flush_dropped();
-            }
+            let (elapsed, dropped) = timed_batches(iters, 1, || {});
             tally(name, 1, 1, iters, elapsed, dropped, 0);
             elapsed.wall
         },
