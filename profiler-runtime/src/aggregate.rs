@@ -27,11 +27,12 @@
 //! allocated on first use, per histogram; values above 2^48 ticks (about a day) are clamped.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::calibration;
+use crate::collect::AddressHasher;
 use crate::recorder::{Event, EventKind};
 use crate::registry::FunctionInfo;
 
@@ -472,24 +473,6 @@ impl Snapshot {
             probe_cost_ns: self.probe_cost_ns,
             ns_per_tick: self.ns_per_tick,
         }
-    }
-}
-
-/// Hashes a site by its address (sites are `'static`, so addresses are unique and stable).
-#[derive(Default)]
-struct AddressHasher(u64);
-
-impl Hasher for AddressHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.0 = (n as u64 >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
