@@ -120,8 +120,10 @@ fn measure_probe() -> f64 {
         producer.hold();
         let start = clock::now();
         for _ in 0..CALLS {
-            let entered =
-                producer.push_reserving_with(|| Event::new(EventKind::Enter, clock::now(), &SITE));
+            // As the recorder does: the fast path, and the full one at the end of a block.
+            let entered = producer
+                .push_reserving_with(|| Event::new(EventKind::Enter, clock::now(), &SITE))
+                || producer.push_reserving(Event::new(EventKind::Enter, clock::now(), &SITE));
             std::hint::black_box(entered);
             producer.push_reserved(Event::new(EventKind::Exit, clock::now(), &SITE));
         }

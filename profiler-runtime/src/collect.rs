@@ -13,7 +13,7 @@ use crate::profile::{
 };
 use crate::recorder::{self, Event, EventKind};
 use crate::registry::{self, FunctionInfo};
-use crate::ring::Ring;
+use crate::ring::{BlockPool, Drained, Ring};
 
 /// Default ring capacity in events (16 bytes each): 1 Mi events, 16 MiB of address space per
 /// recording thread, touched only as it fills.
@@ -109,9 +109,9 @@ struct ThreadState {
     last_ns: u64,
     /// When the last flush drained this thread (ns): spans carried from it continue from here.
     boundary_ns: u64,
-    /// Events moved out of the ring by [`drain`] since the last flush, oldest first. Between
-    /// flushes its capacity is reused (up to the ring's size).
-    pending: Vec<Event>,
+    /// Events taken out of the ring by [`drain`] since the last flush, oldest first: whole blocks
+    /// of the ring, not copies.
+    pending: Drained<Event>,
 }
 
 /// An async begin/end seen in a ring, before matching.
@@ -150,6 +150,8 @@ struct Collector {
     interned: BTreeMap<&'static str, &'static FunctionInfo>,
     /// Events held in the threads' `pending` since the last flush.
     pending_events: usize,
+    /// Spare ring blocks: they replace the blocks drains take, and get those back after a flush.
+    blocks: BlockPool<Event>,
 }
 
 static COLLECTOR: Mutex<Collector> = Mutex::new(Collector {
@@ -163,6 +165,7 @@ static COLLECTOR: Mutex<Collector> = Mutex::new(Collector {
     reported_lost: 0,
     interned: BTreeMap::new(),
     pending_events: 0,
+    blocks: BlockPool::new(),
 });
 
 /// The collector's state stays consistent at every await-free step, so a panic elsewhere while
@@ -205,14 +208,17 @@ pub(crate) fn register_current_thread() -> &'static ThreadShared {
         reported_dropped: shared.ring.dropped(),
         last_ns: start_ns,
         boundary_ns: start_ns,
-        pending: Vec::new(),
+        pending: Drained::new(),
     });
     shared
 }
 
-/// Moves what every thread has recorded out of its ring buffer into the collector's memory
+/// Moves what every thread has recorded out of its ring buffer into the collector's keeping
 /// (16 bytes an event, nothing merged yet) and returns how many events it moved. The next
 /// [`flush`] merges them with the rest, exactly as if they had stayed in the rings.
+///
+/// Nothing is copied but the few events of the block each thread is still filling: the ring's
+/// full blocks (4096 events each) change hands, and spare blocks take their place.
 ///
 /// Rings are fixed-size: a thread that records more than its ring holds between two flushes
 /// drops calls. Draining often keeps every call while the collector's memory grows by 16 bytes
@@ -247,7 +253,7 @@ pub fn drain() -> usize {
         if c.pending_events + moved >= cap {
             break;
         }
-        moved += t.shared.ring.drain_into(&mut t.pending);
+        moved += t.shared.ring.take(&mut t.pending, &mut c.blocks);
     }
     c.pending_events += moved;
     moved
@@ -297,7 +303,7 @@ pub fn flush() -> Profile {
     let mut c = collector();
     let c = &mut *c;
 
-    let Drained { exited, boundaries } = drain_all(&mut c.threads);
+    let DrainedAll { exited, boundaries } = drain_all(&mut c.threads, &mut c.blocks);
     c.pending_events = 0;
     // 2. Anchor the clock after draining: every drained event and boundary is older than it.
     let timebase = c
@@ -314,6 +320,7 @@ pub fn flush() -> Profile {
     let mut threads = Vec::with_capacity(c.threads.len());
     let mut async_records = Vec::new();
     let mut dropped_total = 0;
+    let mut recycled_blocks = 0;
     for (t, &boundary) in c.threads.iter_mut().zip(&boundaries) {
         let boundary_ns = converter
             .convert(boundary)
@@ -324,14 +331,18 @@ pub fn flush() -> Profile {
             functions: &mut functions,
             async_records: &mut async_records,
         };
-        let events = std::mem::take(&mut t.pending);
+        let mut events = std::mem::replace(&mut t.pending, Drained::new());
         let timeline = t.merge(&events, boundary_ns, &mut merge);
-        t.pending = recycle(events, t.shared.ring.capacity());
+        recycled_blocks += events.recycle(&mut c.blocks);
+        t.pending = events;
         dropped_total += timeline.dropped_events;
         if !timeline.spans.is_empty() || timeline.dropped_events > 0 {
             threads.push(timeline);
         }
     }
+    // Spare blocks for the next drains: as many as this flush gave back, so that a steady rhythm
+    // of drains and flushes reuses the same memory, and a burst's extra memory is freed.
+    c.blocks.trim(recycled_blocks);
     // Mark exited threads, and release those whose buffers are now empty.
     let mut index = 0;
     c.threads.retain(|t| {
@@ -400,7 +411,7 @@ pub fn flush() -> Profile {
 }
 
 /// What a flush learns while draining every thread.
-struct Drained {
+struct DrainedAll {
     /// Whether each thread had exited before its drain.
     exited: Vec<bool>,
     /// Per thread, the tick between what this flush takes and what the next one will.
@@ -412,34 +423,25 @@ struct Drained {
 /// takes and what the next one will: the clock read just before its drain, or its last drained
 /// event if that is later (an event stamped before the read but published after it). Open spans
 /// are cut there.
-fn drain_all(threads: &mut [ThreadState]) -> Drained {
-    let mut drained = Drained {
+fn drain_all(threads: &mut [ThreadState], blocks: &mut BlockPool<Event>) -> DrainedAll {
+    let mut drained = DrainedAll {
         exited: Vec::with_capacity(threads.len()),
         boundaries: Vec::with_capacity(threads.len()),
     };
     for t in threads {
         drained.exited.push(t.shared.exited.load(Ordering::Acquire));
         let before = clock::now();
-        t.shared.ring.drain_into(&mut t.pending);
+        t.shared.ring.take(&mut t.pending, blocks);
         let last_stamp = t
             .pending
-            .iter()
+            .runs()
             .rev()
+            .flat_map(|run| run.iter().rev())
             .find(|e| e.kind() != EventKind::Payload)
             .map_or(0, |e| e.value());
         drained.boundaries.push(before.max(last_stamp));
     }
     drained
-}
-
-/// Empties a merged batch of events for reuse by the next drain, unless it grew past what its
-/// ring holds (a burst drained often): that memory is given back.
-fn recycle(mut events: Vec<Event>, ring_capacity: usize) -> Vec<Event> {
-    if events.capacity() > ring_capacity {
-        return Vec::new();
-    }
-    events.clear();
-    events
 }
 
 /// What merging one thread's events shares with the rest of the flush.
@@ -452,7 +454,12 @@ struct Merge<'a> {
 impl ThreadState {
     /// Turns this thread's drained events into its timeline: spans carried from the last flush
     /// first, then every enter/exit, then whatever is still open cut at `boundary_ns` (and carried).
-    fn merge(&mut self, events: &[Event], boundary_ns: u64, m: &mut Merge<'_>) -> ThreadTimeline {
+    fn merge(
+        &mut self,
+        events: &Drained<Event>,
+        boundary_ns: u64,
+        m: &mut Merge<'_>,
+    ) -> ThreadTimeline {
         let mut spans = Vec::with_capacity(events.len() / 2 + self.carried.len());
         let mut stack: Vec<Open> = Vec::with_capacity(self.carried.len() + 16);
         for carried in self.carried.drain(..) {
@@ -474,56 +481,60 @@ impl ThreadState {
             });
         }
         let mut last_ns = self.last_ns;
-        let mut iter = events.iter().copied();
-        while let Some(event) = iter.next() {
-            let kind = event.kind();
-            if kind == EventKind::Payload {
-                continue; // a payload without its event: skip it
-            }
-            // Clamp into [previous event, boundary]: cross-core TSC skew is tiny but not zero.
-            let ns = m
-                .converter
-                .convert(event.value())
-                .max(last_ns)
-                .min(boundary_ns);
-            last_ns = ns;
-            let site = event.site();
-            match kind {
-                EventKind::Enter => {
-                    let parent = stack.last().map(|o| o.span);
-                    stack.push(Open {
-                        site,
-                        span: spans.len() as u32,
-                    });
-                    spans.push(Span {
-                        function: m.functions.index(site),
-                        start_ns: ns,
-                        end_ns: ns,
-                        depth: stack.len() as u32 - 1,
-                        parent,
-                        flags: SpanFlags::default(),
-                    });
-                }
-                EventKind::Exit => match stack.last() {
-                    // Normally the innermost span.
-                    Some(top) if std::ptr::eq(top.site, site) => {
-                        spans[top.span as usize].end_ns = ns;
-                        stack.pop();
-                    }
-                    _ => close_out_of_order(&mut stack, &mut spans, site, ns),
-                },
-                EventKind::AsyncBegin | EventKind::AsyncEnd | EventKind::AsyncCancel => {
-                    if let Some(payload) = iter.next() {
+        // An async event waiting for its payload (the next event, maybe in the next run).
+        let mut awaiting: Option<(EventKind, &'static FunctionInfo, u64)> = None;
+        for run in events.runs() {
+            for &event in run {
+                let kind = event.kind();
+                if kind == EventKind::Payload {
+                    if let Some((kind, site, ns)) = awaiting.take() {
                         m.async_records.push(AsyncRecord {
                             kind,
                             site,
-                            id: payload.value(),
+                            id: event.value(),
                             ns,
                             tid: self.tid,
                         });
                     }
+                    continue;
                 }
-                EventKind::Payload => {}
+                // Clamp into [previous event, boundary]: cross-core TSC skew is tiny but not zero.
+                let ns = m
+                    .converter
+                    .convert(event.value())
+                    .max(last_ns)
+                    .min(boundary_ns);
+                last_ns = ns;
+                let site = event.site();
+                match kind {
+                    EventKind::Enter => {
+                        let parent = stack.last().map(|o| o.span);
+                        stack.push(Open {
+                            site,
+                            span: spans.len() as u32,
+                        });
+                        spans.push(Span {
+                            function: m.functions.index(site),
+                            start_ns: ns,
+                            end_ns: ns,
+                            depth: stack.len() as u32 - 1,
+                            parent,
+                            flags: SpanFlags::default(),
+                        });
+                    }
+                    EventKind::Exit => match stack.last() {
+                        // Normally the innermost span.
+                        Some(top) if std::ptr::eq(top.site, site) => {
+                            spans[top.span as usize].end_ns = ns;
+                            stack.pop();
+                        }
+                        _ => close_out_of_order(&mut stack, &mut spans, site, ns),
+                    },
+                    EventKind::AsyncBegin | EventKind::AsyncEnd | EventKind::AsyncCancel => {
+                        awaiting = Some((kind, site, ns));
+                    }
+                    EventKind::Payload => {}
+                }
             }
         }
         // Spans still open: cut at the boundary, carried into the next profile.

@@ -181,7 +181,8 @@ fn enter_slow(producer: &Producer<Event>, site: &'static FunctionInfo) -> bool {
     }
     // Stamped after attaching: the thread's first span must not include registering the thread.
     let event = Event::new(EventKind::Enter, clock::now(), site);
-    if producer.push_reserving(event) || (producer.refresh() && producer.push_reserving(event)) {
+    // Also the way into the next block of the ring, once every few thousand events.
+    if producer.push_reserving(event) {
         return true;
     }
     // Full: this call's enter and exit are both dropped, so the timeline stays balanced.
@@ -195,18 +196,17 @@ fn record_exit(site: &'static FunctionInfo) {
     let event = Event::new(EventKind::Exit, clock::now(), site);
     PRODUCER.with(|p| {
         if !p.push_reserved(event) {
-            exit_slow(p, event);
+            exit_dropped(p);
         }
     });
 }
 
 #[cold]
 #[inline(never)]
-fn exit_slow(producer: &Producer<Event>, event: Event) {
+fn exit_dropped(producer: &Producer<Event>) {
     // Only reachable without a reservation (a guard dropped after its thread detached): the
     // collector closes the span at the flush and marks it incomplete.
-    let recorded = producer.refresh() && producer.push_reserved(event);
-    if !recorded && !producer.add_dropped(1) {
+    if !producer.add_dropped(1) {
         count_lost(1);
     }
 }
@@ -218,7 +218,6 @@ pub(crate) fn record_async(kind: EventKind, site: &'static FunctionInfo, id: u64
     let payload = Event::new(EventKind::Payload, id, site);
     let pushed = PRODUCER.with(|p| {
         p.push_pair(event, payload)
-            || (p.is_attached() && p.refresh() && p.push_pair(event, payload))
             || (!p.is_attached() && attach(p) && p.push_pair(event, payload))
     });
     if pushed || kind == EventKind::AsyncBegin {

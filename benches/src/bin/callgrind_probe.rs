@@ -24,6 +24,10 @@ const CASES: [&str; 9] = [
 
 const WARM_UP: u64 = 1_000;
 
+/// The largest `N` a run may use. The ring's size depends on it alone, not on `N`: creating a
+/// ring allocates its blocks, and that set-up must cost the same in both runs to cancel out.
+const MAX_N: u64 = 1_000_000;
+
 /// Calls between two drains in `recording+drain` (divides every `N` the gate uses).
 const DRAIN_BATCH: u64 = 10_000;
 
@@ -79,8 +83,12 @@ fn main() -> ExitCode {
         eprintln!("usage: callgrind_probe CASE N (CASE: {})", CASES.join(", "));
         return ExitCode::from(2);
     };
+    if n > MAX_N {
+        eprintln!("callgrind_probe: N is at most {MAX_N}");
+        return ExitCode::from(2);
+    }
     // Room for every event of the largest run without a flush: nested10 records 20 events a call.
-    profiler_runtime::set_buffer_capacity(((n + WARM_UP) * 20).next_power_of_two() as usize);
+    profiler_runtime::set_buffer_capacity(((MAX_N + WARM_UP) * 20).next_power_of_two() as usize);
     let Some(acc) = run(case, n) else {
         eprintln!(
             "callgrind_probe: unknown case `{case}` (known: {})",
