@@ -1,6 +1,6 @@
-//! The collector: the registry of recording threads, the drain that moves recorded events out
-//! of the rings into the collector's memory (16 bytes an event, unmerged), and the flush that
-//! drains every ring and merges everything held into one [`Profile`].
+//! The collector: the registry of recording threads, the drain that takes the rings' filled
+//! blocks into the collector's keeping (16 bytes an event, unmerged, not copied), and the flush
+//! that drains every ring and merges everything held into one [`Profile`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -15,8 +15,9 @@ use crate::recorder::{self, Event, EventKind};
 use crate::registry::{self, FunctionInfo};
 use crate::ring::{BlockPool, Drained, Ring};
 
-/// Default ring capacity in events (16 bytes each): 1 Mi events, 16 MiB of address space per
-/// recording thread, touched only as it fills.
+/// Default ring capacity in events (16 bytes each): 1 Mi events, 16 MiB per recording thread in
+/// blocks of 4096 events (plus one spare block), allocated when the thread first records; their
+/// pages are touched as they fill.
 pub const DEFAULT_BUFFER_EVENTS: usize = 1 << 20;
 
 static BUFFER_EVENTS: AtomicUsize = AtomicUsize::new(0);

@@ -57,10 +57,13 @@
 //! # Buffers
 //!
 //! Each thread records into its own bounded ring ([`DEFAULT_BUFFER_EVENTS`] events of 16 bytes by
-//! default; [`set_buffer_capacity`] or `PROFILER_BUFFER_EVENTS` changes it). When a ring is full,
-//! new calls are dropped whole (enter and exit) and counted: the timeline stays well formed and
-//! every export reports the count. [`flush`] drains all rings while threads keep recording.
-//! Events of threads that have exited are kept until the next flush.
+//! default; [`set_buffer_capacity`] or `PROFILER_BUFFER_EVENTS` changes it), made of blocks of
+//! 4096 events. [`drain`] (every 10 ms on the background collector [`Config::init`] starts) takes
+//! the blocks threads have filled, without copying them, and gives the rings spare blocks instead;
+//! [`flush`] does the same and merges everything taken since the last flush. When a ring is full
+//! anyway, new calls are dropped whole (enter and exit) and counted: the timeline stays well
+//! formed and every export reports the count. Events of threads that have exited are kept until
+//! the next flush.
 //!
 //! # Regression gate
 //!
