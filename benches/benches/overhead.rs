@@ -19,7 +19,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Barrier, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, Criterion};
 use profiler_benches::measure::{mib, rss_bytes, Elapsed, Stopwatch};
@@ -216,6 +216,61 @@ const OURS_BACKGROUND: &str = "ours: recording, background collector";
 /// `flush()` between batches, timed: drain plus the merge into a `Profile`.
 const OURS_FLUSHED: &str = "ours: recording, flush timed";
 
+/// The paired measurement of the switched-off path: its criterion name.
+const PAIRED: &str = "ours: disable()d and bare call, paired";
+
+/// Calls in each half of a pair.
+const PAIR_RUN: u64 = 4096;
+
+/// Per pair, ns per call of the switched-off call minus the bare call.
+static PAIRED_DIFFS: Mutex<Vec<f64>> = Mutex::new(Vec::new());
+
+/// The switched-off call and the bare call in alternating runs of [`PAIR_RUN`] calls (the order
+/// within a pair alternates too), each run timed with `Instant`: both sides see the same
+/// neighbours and clock speed within microseconds, so the machine's drift, which moves two
+/// separately measured ~3 ns cases by a nanosecond or more, cancels. Returns the switched-off
+/// side's time; the per-pair differences go to [`PAIRED_DIFFS`].
+fn paired_disabled(iters: u64) -> Duration {
+    fn run(f: fn(u64) -> u64, from: u64, n: u64) -> Duration {
+        let start = Instant::now();
+        for i in from..from + n {
+            black_box(f(black_box(i)));
+        }
+        start.elapsed()
+    }
+    profiler_runtime::disable();
+    let mut diffs = Vec::with_capacity((iters / PAIR_RUN + 1) as usize);
+    let mut off_total = Duration::ZERO;
+    let mut done = 0;
+    while done < iters {
+        let n = PAIR_RUN.min(iters - done);
+        let (off, plain) = if diffs.len() % 2 == 0 {
+            let off = run(recorded, done, n);
+            (off, run(bare, done, n))
+        } else {
+            let plain = run(bare, done, n);
+            (run(recorded, done, n), plain)
+        };
+        diffs.push((off.as_nanos() as f64 - plain.as_nanos() as f64) / n as f64);
+        off_total += off;
+        done += n;
+    }
+    profiler_runtime::enable();
+    PAIRED_DIFFS.lock().unwrap().extend(diffs);
+    off_total
+}
+
+/// Median and mean of the paired differences, and how many pairs.
+fn paired_figures() -> (f64, f64, usize) {
+    let mut diffs = PAIRED_DIFFS.lock().unwrap().clone();
+    if diffs.is_empty() {
+        return (f64::NAN, f64::NAN, 0);
+    }
+    diffs.sort_by(f64::total_cmp);
+    let mean = diffs.iter().sum::<f64>() / diffs.len() as f64;
+    (diffs[diffs.len() / 2], mean, diffs.len())
+}
+
 fn bench_ours(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
     case(group, OURS_DRAINED, |iters| {
         let (elapsed, dropped) = timed_batches(iters, DRAINS_PER_FLUSH, || {
@@ -274,6 +329,7 @@ fn bench_ours(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) 
         profiler_runtime::enable();
         wall
     });
+    case(group, PAIRED, paired_disabled);
     case(
         group,
         "ours: nested depth 10 (per call of 10 spans)",
@@ -614,6 +670,12 @@ fn goals_and_ratios(out: &mut String, wall: PerCall<'_>, cpu: PerCall<'_>) {
         )
         .unwrap();
     }
+    let (median, mean, pairs) = paired_figures();
+    writeln!(
+        out,
+        "- paired (alternating runs of {PAIR_RUN} calls, same loop): disable()d - bare = {median:.2} ns median, {mean:.2} ns mean, over {pairs} pairs (goal <= 0.5)"
+    )
+    .unwrap();
     let off = [
         ("ours: compiled in, disable()d", "ours"),
         ("puffin: scopes off", "puffin"),
