@@ -270,6 +270,17 @@ pub(crate) fn spill_async_end(event: Event, id: u64) {
     collector().spilled.push((event, id));
 }
 
+/// Sets the global switch `enabled` and every site's copy of it: the registered sites and the
+/// contexts created at run time (under the collector's lock, so a context created meanwhile gets
+/// the new value).
+pub(crate) fn switch_sites(on: bool, enabled: &AtomicBool) {
+    let c = collector();
+    enabled.store(on, Ordering::Relaxed);
+    for info in registry::registered_functions().chain(c.interned.values().copied()) {
+        info.set_on(on);
+    }
+}
+
 /// The site of a named context, created on first use.
 pub(crate) fn intern_context(name: &'static str) -> &'static FunctionInfo {
     let mut c = collector();
@@ -283,6 +294,7 @@ pub(crate) fn intern_context(name: &'static str) -> &'static FunctionInfo {
         0,
         registry::FunctionKind::Context,
     )));
+    info.set_on(recorder::is_enabled());
     c.interned.insert(name, info);
     info
 }

@@ -92,14 +92,19 @@ thread_local! {
 }
 
 /// Turns recording on (the initial state, unless [`crate::init`] read `PROFILER_ENABLED=0`).
+///
+/// Sets the switch of every instrumented site (each site tests its own copy, so that the
+/// switched-off path is one load and a branch at an address the compiler knows): proportional to
+/// the number of sites, meant for occasional use.
 pub fn enable() {
-    ENABLED.store(true, Ordering::Relaxed);
+    collect::switch_sites(true, &ENABLED);
 }
 
 /// Turns recording off. Spans already open still record their exit, so timelines stay balanced.
-/// Costs one relaxed atomic load and a branch per instrumented call while off.
+/// Costs one relaxed load of the site's own flag and a branch per instrumented call while off.
+/// Like [`enable`], it sets every site's switch.
 pub fn disable() {
-    ENABLED.store(false, Ordering::Relaxed);
+    collect::switch_sites(false, &ENABLED);
 }
 
 /// Whether recording is on.
@@ -119,7 +124,7 @@ fn count_lost(n: u64) {
 /// Records entering `site` and returns the guard that records leaving it.
 #[inline(always)]
 pub(crate) fn enter(site: &'static FunctionInfo) -> SpanGuard {
-    if !is_enabled() {
+    if !site.is_on() {
         return SpanGuard {
             site: None,
             _not_send: PhantomData,
@@ -353,6 +358,8 @@ mod tests {
         line!(),
         FunctionKind::Scope,
     );
+    // Registered, as generated sites are, so that `disable()` reaches it.
+    inventory::submit! { crate::registry::Registration(&SITE) }
 
     /// The three ways a guard comes out of `enter`: recording; switched off (nothing recorded,
     /// nothing counted); and dropped because the ring is full (counted, enter and exit both).

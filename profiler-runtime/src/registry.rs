@@ -1,6 +1,7 @@
 //! Static metadata of instrumented functions, and their registration with `inventory`.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 /// What kind of code a [`FunctionInfo`] describes.
@@ -34,6 +35,10 @@ impl FunctionKind {
 /// address, so recording never copies or formats a name.
 #[derive(Debug)]
 pub struct FunctionInfo {
+    /// This site's copy of the run-time switch ([`crate::enable`] / [`crate::disable`] set every
+    /// registered site's). The generated code tests it at the site's own address, which the
+    /// compiler reaches directly: no load of a global's address from the GOT first.
+    on: AtomicBool,
     name: &'static str,
     module_path: &'static str,
     file: &'static str,
@@ -58,6 +63,7 @@ impl FunctionInfo {
         kind: FunctionKind,
     ) -> Self {
         FunctionInfo {
+            on: AtomicBool::new(true),
             name,
             module_path,
             file,
@@ -129,6 +135,17 @@ impl FunctionInfo {
             let full = type_name();
             full.find('<').map_or(full, |i| &full[..i])
         });
+    }
+
+    /// Whether recording is switched on for this site.
+    #[inline(always)]
+    pub(crate) fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+
+    /// Switches recording on or off for this site.
+    pub(crate) fn set_on(&self, on: bool) {
+        self.on.store(on, Ordering::Relaxed);
     }
 
     /// Whether the receiver's type still has to be resolved.
