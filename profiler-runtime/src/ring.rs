@@ -70,7 +70,7 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::mem::MaybeUninit;
-use std::ptr;
+use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -89,10 +89,26 @@ struct CachePadded<T>(T);
 /// it only spares the write path a branch on `Option`.
 static DETACHED_HEAD: AtomicUsize = AtomicUsize::new(0);
 
-/// A block of slots, owned (by a pool or a [`Drained`]) or given to a ring's table.
+/// A block of slots, owned (by a pool or a [`Drained`]) or given to a ring's table. A ring's
+/// first blocks are carved out of one allocation (made and leaked with the ring, like the ring
+/// itself, and touched only as it fills); spare blocks a pool makes are allocations of their own,
+/// freed when dropped. A carved block dropped (a pool trimming its spares) stays with its ring's
+/// leaked allocation.
 pub(crate) struct Block<T> {
-    slots: Box<[Slot<T>]>,
+    first: NonNull<Slot<T>>,
+    len: usize,
+    /// Whether the block is a `Box<[Slot<T>]>` of `len` slots of its own, freed on drop.
+    boxed: bool,
 }
+
+// SAFETY: a `Block` is the only handle to its slots while it exists (a boxed block owns its
+// allocation; a carved one is the only owner of its part of a leaked allocation), exactly like a
+// `Box<[Slot<T>]>`, which is `Send` when `T` is.
+unsafe impl<T: Send> Send for Block<T> {}
+
+/// The tag of a carved block's pointer in a ring's table (slots are at least 2-byte aligned, so
+/// the lowest bit of a slot's address is free).
+const CARVED: usize = 1;
 
 impl<T> Block<T> {
     /// A new block of `len` slots, not written to: its pages are touched only as it fills.
@@ -101,27 +117,81 @@ impl<T> Block<T> {
         // SAFETY: an `UnsafeCell<MaybeUninit<T>>` is valid uninitialised: `MaybeUninit` has no
         // validity requirement and `UnsafeCell` is a transparent wrapper around it.
         let slots = unsafe { uninit.assume_init() };
-        Block { slots }
+        let first = NonNull::from(Box::leak(slots)).cast::<Slot<T>>();
+        Block {
+            first,
+            len,
+            boxed: true,
+        }
     }
 
-    /// Gives the block up for a ring's table: a pointer to its first slot.
-    fn into_raw(self) -> *mut Slot<T> {
-        Box::into_raw(self.slots).cast::<Slot<T>>()
+    /// `blocks` blocks of `len` slots carved out of one new allocation, leaked.
+    fn carve(blocks: usize, len: usize) -> impl Iterator<Item = Self> {
+        let uninit = Box::<[Slot<T>]>::new_uninit_slice(blocks * len);
+        // SAFETY: as in `new`: uninitialised slots are valid.
+        let slots = unsafe { uninit.assume_init() };
+        let first = NonNull::from(Box::leak(slots)).cast::<Slot<T>>();
+        (0..blocks).map(move |i| Block {
+            // SAFETY: in bounds of the allocation: `i * len < blocks * len`, its length.
+            first: unsafe { first.add(i * len) },
+            len,
+            boxed: false,
+        })
     }
 
-    /// Takes back a block given up with [`into_raw`](Self::into_raw).
+    /// The block's slots.
+    fn slots(&self) -> &[Slot<T>] {
+        // SAFETY: `first` points to `len` slots that this block alone owns (see the type's docs)
+        // and that live as long as it does (a boxed block's until its drop, a carved one's for
+        // ever).
+        unsafe { std::slice::from_raw_parts(self.first.as_ptr(), self.len) }
+    }
+
+    /// Gives the block up for a ring's table: a pointer to its first slot, tagged if carved.
+    fn into_tagged(self) -> *mut Slot<T> {
+        let first = self.first.as_ptr();
+        let tagged = if self.boxed {
+            first
+        } else {
+            first.map_addr(|a| a | CARVED)
+        };
+        std::mem::forget(self);
+        tagged
+    }
+
+    /// Takes back a block given up with [`into_tagged`](Self::into_tagged).
     ///
     /// # Safety
     ///
-    /// `first` came from `into_raw` on a block of `len` slots, and nothing else owns, writes or
-    /// reads that block any more.
-    unsafe fn from_raw(first: *mut Slot<T>, len: usize) -> Self {
+    /// `tagged` came from `into_tagged` on a block of `len` slots, and nothing else owns, writes
+    /// or reads that block any more.
+    unsafe fn from_tagged(tagged: *mut Slot<T>, len: usize) -> Self {
+        // SAFETY: `into_tagged` gave a non-null pointer (a block's first slot), and untagging
+        // gives that pointer back.
+        let first = unsafe { NonNull::new_unchecked(untag(tagged)) };
         Block {
-            // SAFETY: the caller's contract: `first` and `len` describe the boxed slice
-            // `into_raw` gave up, and its ownership comes back to us alone.
-            slots: unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(first, len)) },
+            first,
+            len,
+            boxed: tagged.addr() & CARVED == 0,
         }
     }
+}
+
+impl<T> Drop for Block<T> {
+    fn drop(&mut self) {
+        if self.boxed {
+            // SAFETY: a boxed block's `first` and `len` are the `Box<[Slot<T>]>` leaked in `new`,
+            // owned by this block alone (see the type's docs), freed once: here.
+            drop(unsafe {
+                Box::from_raw(ptr::slice_from_raw_parts_mut(self.first.as_ptr(), self.len))
+            });
+        }
+    }
+}
+
+/// The pointer to a block's first slot, from its table entry.
+fn untag<T>(tagged: *mut Slot<T>) -> *mut Slot<T> {
+    tagged.map_addr(|a| a & !CARVED)
 }
 
 /// Spare blocks, reused by [`Ring::take`] so that steady draining and flushing allocates nothing
@@ -138,7 +208,7 @@ impl<T> BlockPool<T> {
 
     /// A block of `len` slots: a spare one if there is one, else a new one.
     fn get(&mut self, len: usize) -> Block<T> {
-        match self.free.iter().rposition(|b| b.slots.len() == len) {
+        match self.free.iter().rposition(|b| b.len == len) {
             Some(i) => self.free.swap_remove(i),
             None => Block::new(len),
         }
@@ -178,7 +248,7 @@ impl<T: Copy> Chunk<T> {
         match self {
             Chunk::Copied(events) => events,
             Chunk::Taken { block, from } => {
-                let slots = &block.slots[*from..];
+                let slots = &block.slots()[*from..];
                 // SAFETY: a `Taken` chunk is made only by `Ring::take`, from a block whose slots
                 // `from..` the producer initialised before publishing a head at or past the
                 // block's end (observed by `take`'s `Acquire` load), and the block is owned by
@@ -304,8 +374,12 @@ impl<T: Copy + Send + 'static> Ring<T> {
         let capacity = capacity.max(16).next_power_of_two();
         let block_len = max_block.max(1).next_power_of_two().min(capacity / 4);
         // One spare block: see the module docs.
-        let table: Box<[_]> = (0..=capacity / block_len)
-            .map(|_| AtomicPtr::new(Block::new(block_len).into_raw()))
+        assert!(
+            std::mem::align_of::<Slot<T>>() > CARVED,
+            "no room for the tag"
+        );
+        let table: Box<[_]> = Block::carve(capacity / block_len + 1, block_len)
+            .map(|block| AtomicPtr::new(block.into_tagged()))
             .collect();
         Box::leak(Box::new(Ring {
             table: Box::leak(table),
@@ -363,8 +437,7 @@ impl<T: Copy + Send + 'static> Ring<T> {
     fn slot(&self, index: usize) -> *mut Slot<T> {
         // `Acquire` pairs with the consumer's swap of the entry (also ordered before its `tail`
         // store, which the producer's limit comes from).
-        self.entry(index)
-            .load(Ordering::Acquire)
+        untag(self.entry(index).load(Ordering::Acquire))
             .wrapping_add(index & (self.block_len() - 1))
     }
 
@@ -389,16 +462,16 @@ impl<T: Copy + Send + 'static> Ring<T> {
         // Every block that ends at or below `head`: the producer filled it and left.
         while at | (block_len - 1) < head {
             let start = at & !(block_len - 1);
-            let fresh = pool.get(block_len).into_raw();
+            let fresh = pool.get(block_len).into_tagged();
             let full = self.entry(at).swap(fresh, Ordering::AcqRel);
-            // SAFETY: `full` came from `into_raw` on a block of `block_len` slots (every table
+            // SAFETY: `full` came from `into_tagged` on a block of `block_len` slots (every table
             // entry does: `leak_with_blocks` and the swap above put only such pointers there),
             // and it is ours alone from now: it is out of the table; the producer has left it for
             // good (the published head is at or past its end, and the producer never writes below
             // the published head) and loads a position's entry only after observing a `tail` past
             // the old block's end, which we store below, after this swap; and no other consumer
             // runs (we hold the lock).
-            let block = unsafe { Block::from_raw(full, block_len) };
+            let block = unsafe { Block::from_tagged(full, block_len) };
             out.chunks.push(Chunk::Taken {
                 block,
                 from: at - start,
@@ -706,7 +779,7 @@ impl<T: Copy + Send + 'static> Producer<T> {
         let start = head & !(ring.block_len() - 1);
         // `head < limit`: the consumer is done with the block that held this position a lap
         // earlier, and put in the one we load now before the `tail` store our limit came from.
-        let first = ring.entry(head).load(Ordering::Acquire);
+        let first = untag(ring.entry(head).load(Ordering::Acquire));
         self.base.set(first.wrapping_sub(start));
         self.block_end.set(start + ring.block_len());
         self.fast_limit
@@ -1331,5 +1404,39 @@ mod tests {
         let dropped = producer_thread.join().unwrap();
         assert!(seen.windows(2).all(|w| w[0] < w[1]), "order or duplicates");
         assert_eq!(seen.len() as u64 + dropped, N);
+    }
+
+    /// Carved blocks (a ring's first ones) and boxed spares travel through one pool between two
+    /// rings and are dropped by a trim: each kind keeps its own way of being freed (under Miri:
+    /// no double free, no freeing part of a ring's allocation).
+    #[test]
+    fn carved_and_boxed_blocks_move_between_rings() {
+        let (a, b) = (
+            Ring::<u64>::leak_with_blocks(16, 4),
+            Ring::<u64>::leak_with_blocks(16, 4),
+        );
+        let (pa, pb) = (Producer::new(), Producer::new());
+        assert!(pa.attach(a) && pb.attach(b));
+        let mut pool = BlockPool::new();
+        let mut drained = Drained::new();
+        for round in 0..6_u64 {
+            for i in 0..16 {
+                assert!(pa.push(round * 100 + i));
+                assert!(pb.push(round * 100 + 50 + i));
+            }
+            assert_eq!(a.take(&mut drained, &mut pool), 16);
+            assert_eq!(b.take(&mut drained, &mut pool), 16);
+            let all: Vec<u64> = drained.runs().flatten().copied().collect();
+            let expected: Vec<u64> = (0..16)
+                .map(|i| round * 100 + i)
+                .chain((0..16).map(|i| round * 100 + 50 + i))
+                .collect();
+            assert_eq!(all, expected);
+            drained.recycle(&mut pool);
+            if round % 2 == 1 {
+                pool.trim(3);
+            }
+        }
+        pool.trim(0);
     }
 }
