@@ -214,9 +214,14 @@ impl<T> BlockPool<T> {
         }
     }
 
-    /// Keeps at most `blocks` spare blocks, freeing the rest.
+    /// Keeps at most `blocks` spare blocks, freeing the rest. Carved blocks are kept first: their
+    /// memory stays with their ring's allocation whether kept or not, while a boxed block dropped
+    /// is given back.
     pub(crate) fn trim(&mut self, blocks: usize) {
-        self.free.truncate(blocks);
+        if self.free.len() > blocks {
+            self.free.sort_by_key(|b| b.boxed);
+            self.free.truncate(blocks);
+        }
     }
 
     /// The number of spare blocks.
@@ -1290,8 +1295,17 @@ mod tests {
         );
         let all: Vec<u64> = drained.runs().flatten().copied().collect();
         assert_eq!(all, (70..112).collect::<Vec<_>>());
-        pool.trim(1);
-        assert_eq!(pool.len(), 1);
+        // Taken: the spare position's carved block, and the two boxed blocks the first take put
+        // at positions 0 and 1. With the pool's last carved block: two of each kind.
+        assert_eq!(drained.recycle(&mut pool), 3);
+        let boxed = |pool: &BlockPool<u64>| pool.free.iter().filter(|b| b.boxed).count();
+        assert_eq!((pool.len(), boxed(&pool)), (4, 2));
+        pool.trim(2);
+        assert_eq!(
+            (pool.len(), boxed(&pool)),
+            (2, 0),
+            "carved blocks are kept, boxed ones freed"
+        );
     }
 
     /// Draining part of a block costs no capacity: the spare block lets the producer go a full
