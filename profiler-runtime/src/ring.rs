@@ -9,13 +9,14 @@
 //! # Blocks
 //!
 //! A ring's slots are split into blocks of `block_len` slots (a power of two: at most
-//! [`BLOCK_EVENTS`], at most a quarter of the capacity), each its own allocation: `capacity /
-//! block_len` blocks and one spare. A table holds, for each position, the block now there: event
-//! `i` lives in slot `i % block_len` of the block at position `(i / block_len) % positions`. To drain, the consumer ([`Ring::take`]) lifts every block
-//! the producer has filled and left out of the table, puts a fresh one from a [`BlockPool`] in its
-//! place and keeps the full one in a [`Drained`]: the events are never copied. Only the block the
-//! producer is still filling is copied, and only its events not taken before (fewer than
-//! `block_len`). After the merge, [`Drained::recycle`] returns the blocks to the pool.
+//! [`BLOCK_EVENTS`], at most a quarter of the capacity): `capacity / block_len` blocks and one
+//! spare, first carved out of one allocation. A table holds, for each position, the block now
+//! there: event `i` lives in slot `i % block_len` of the block at position `(i / block_len) %
+//! positions`. To drain, the consumer ([`Ring::take`]) lifts every block the producer has filled
+//! and left out of the table, puts a spare one from a [`BlockPool`] in its place and keeps the
+//! full one in a [`Drained`]: the events are never copied. Only the block the producer is still
+//! filling is copied, and only its events not taken before (fewer than `block_len`). After the
+//! merge, [`Drained::recycle`] returns the blocks to the pool.
 //!
 //! # Protocol and invariants
 //!
@@ -28,10 +29,11 @@
 //!   its cold path only).
 //! - The producer writes event `i` only while `i < limit = cached tail + capacity`, so
 //!   `tail <= head <= tail + capacity`. A lap is `capacity + block_len` events (the spare block),
-//!   so when the producer enters a block position at event `s` (a block start), the block that was
-//!   there a lap earlier ended at `s - capacity <= i - capacity < tail`: the consumer is done with
-//!   the *whole* of it (read, or taken and replaced), even when it copied only part of the block
-//!   the producer was filling, and the table entry the producer then loads is the replacement.
+//!   so when the producer enters the block position starting at event `s`, writing some event
+//!   `i >= s`, the block that was there a lap earlier ended at `s + block_len - lap = s -
+//!   capacity <= i - capacity < tail`: the consumer is done with the *whole* of it (read, or taken
+//!   and replaced), even when it copied only part of the block the producer was filling, and the
+//!   table entry the producer then loads is the replacement.
 //! - The consumer takes a block only when the published `head` is at or past the block's end: the
 //!   producer has left it, and never writes below the published head again (a rewind goes back
 //!   only to a head that was never published past).
