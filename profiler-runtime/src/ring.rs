@@ -1245,17 +1245,24 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn filled_blocks_are_taken_whole_and_the_rest_copied() {
-        let ring = Ring::<u64>::leak_with_blocks(64, 16);
-        assert_eq!((ring.capacity(), ring.block_len()), (64, 16));
+    /// A producer attached to a new ring of `capacity` slots in blocks of `block`, with the
+    /// events `0..n` pushed.
+    fn attached(capacity: usize, block: usize, n: u64) -> (&'static Ring<u64>, Producer<u64>) {
+        let ring = Ring::leak_with_blocks(capacity, block);
         let producer = Producer::new();
         assert!(producer.attach(ring));
-        let mut pool = BlockPool::new();
-        let mut drained = Drained::new();
-        for i in 0..40 {
+        for i in 0..n {
             assert!(producer.push(i));
         }
+        (ring, producer)
+    }
+
+    #[test]
+    fn filled_blocks_are_taken_whole_and_the_rest_copied() {
+        let (ring, producer) = attached(64, 16, 40);
+        assert_eq!((ring.capacity(), ring.block_len()), (64, 16));
+        let mut pool = BlockPool::new();
+        let mut drained = Drained::new();
         assert_eq!(ring.take(&mut drained, &mut pool), 40);
         assert_eq!(
             runs(&drained),
@@ -1315,14 +1322,9 @@ mod tests {
     /// take (here block 0, copied from but not taken, while the producer fills the spare).
     #[test]
     fn a_partly_drained_block_costs_no_capacity() {
-        let ring = Ring::<u64>::leak_with_blocks(64, 16);
-        let producer = Producer::new();
-        assert!(producer.attach(ring));
+        let (ring, producer) = attached(64, 16, 8);
         let mut pool = BlockPool::new();
         let mut drained = Drained::new();
-        for i in 0..8 {
-            assert!(producer.push(i));
-        }
         assert_eq!(ring.take(&mut drained, &mut pool), 8);
         for i in 8..72 {
             assert!(producer.push(i), "{i}");
@@ -1345,12 +1347,7 @@ mod tests {
 
     #[test]
     fn rewind_across_blocks_reloads_the_earlier_block() {
-        let ring = Ring::<u64>::leak_with_blocks(64, 4);
-        let producer = Producer::new();
-        assert!(producer.attach(ring));
-        for i in 0..3 {
-            assert!(producer.push(i));
-        }
+        let (ring, producer) = attached(64, 4, 3);
         producer.hold().unwrap();
         for i in 0..10 {
             assert!(producer.push(100 + i), "held writes cross two block ends");
@@ -1369,12 +1366,7 @@ mod tests {
 
     #[test]
     fn a_pair_straddling_a_block_end_is_published_whole() {
-        let ring = Ring::<u64>::leak_with_blocks(16, 4);
-        let producer = Producer::new();
-        assert!(producer.attach(ring));
-        for i in 0..3 {
-            assert!(producer.push(i));
-        }
+        let (ring, producer) = attached(16, 4, 3);
         assert!(producer.push_pair(3, 4));
         let mut out = Vec::new();
         assert_eq!(ring.drain_into(&mut out), 5);
@@ -1427,12 +1419,7 @@ mod tests {
     /// no double free, no freeing part of a ring's allocation).
     #[test]
     fn carved_and_boxed_blocks_move_between_rings() {
-        let (a, b) = (
-            Ring::<u64>::leak_with_blocks(16, 4),
-            Ring::<u64>::leak_with_blocks(16, 4),
-        );
-        let (pa, pb) = (Producer::new(), Producer::new());
-        assert!(pa.attach(a) && pb.attach(b));
+        let ((a, pa), (b, pb)) = (attached(16, 4, 0), attached(16, 4, 0));
         let mut pool = BlockPool::new();
         let mut drained = Drained::new();
         for round in 0..6_u64 {
