@@ -44,31 +44,34 @@ pub fn set_max_buffered_events(events: usize) {
 
 /// The cap [`drain`] works under (see [`set_max_buffered_events`]).
 pub fn max_buffered_events() -> usize {
-    match MAX_BUFFERED_EVENTS.load(Ordering::Relaxed) {
-        0 => {
-            let from_env = std::env::var("PROFILER_MAX_BUFFERED_EVENTS")
-                .ok()
-                .and_then(|v| v.trim().replace('_', "").parse::<usize>().ok())
-                .filter(|&n| n > 0)
-                .unwrap_or(DEFAULT_MAX_BUFFERED_EVENTS);
-            MAX_BUFFERED_EVENTS.store(from_env, Ordering::Relaxed);
-            from_env
-        }
-        n => n,
-    }
+    setting(
+        &MAX_BUFFERED_EVENTS,
+        "PROFILER_MAX_BUFFERED_EVENTS",
+        DEFAULT_MAX_BUFFERED_EVENTS,
+    )
 }
 
 /// The capacity new threads get.
 pub fn buffer_capacity() -> usize {
-    match BUFFER_EVENTS.load(Ordering::Relaxed) {
+    setting(
+        &BUFFER_EVENTS,
+        "PROFILER_BUFFER_EVENTS",
+        DEFAULT_BUFFER_EVENTS,
+    )
+    .max(16)
+}
+
+/// A count of events set in code (`value`, `0` while unset), else read once from the environment
+/// variable `var` (digits, `_` allowed; empty, zero or unreadable means `default`), and kept.
+fn setting(value: &AtomicUsize, var: &str, default: usize) -> usize {
+    match value.load(Ordering::Relaxed) {
         0 => {
-            let from_env = std::env::var("PROFILER_BUFFER_EVENTS")
+            let from_env = std::env::var(var)
                 .ok()
                 .and_then(|v| v.trim().replace('_', "").parse::<usize>().ok())
                 .filter(|&n| n > 0)
-                .unwrap_or(DEFAULT_BUFFER_EVENTS)
-                .max(16);
-            BUFFER_EVENTS.store(from_env, Ordering::Relaxed);
+                .unwrap_or(default);
+            value.store(from_env, Ordering::Relaxed);
             from_env
         }
         n => n,
