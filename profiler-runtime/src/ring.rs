@@ -1147,6 +1147,20 @@ mod tests {
         assert!(!producer.detach(), "5 still owes its exit");
     }
 
+    /// The consumer side of the concurrent tests: calls `step` (with whether the producer had
+    /// finished before it) until a step that began after the producer finished, so that the last
+    /// step sees everything.
+    fn consume_until(done: &AtomicBool, mut step: impl FnMut(bool)) {
+        loop {
+            let finished = done.load(Ordering::Acquire);
+            step(finished);
+            if finished {
+                return;
+            }
+            std::thread::yield_now();
+        }
+    }
+
     /// Holds and rewinds while a consumer drains concurrently: the consumer sees exactly the
     /// released events, in order, never a rewound one.
     #[test]
@@ -1185,14 +1199,9 @@ mod tests {
             })
             .unwrap();
         let mut seen = Vec::new();
-        loop {
-            let finished = done.load(Ordering::Acquire);
+        consume_until(done, |_| {
             ring.drain_into(&mut seen);
-            if finished {
-                break;
-            }
-            std::thread::yield_now();
-        }
+        });
         let kept = producer_thread.join().unwrap();
         assert_eq!(seen, kept);
     }
@@ -1221,14 +1230,9 @@ mod tests {
             })
             .unwrap();
         let mut seen = Vec::new();
-        loop {
-            let finished = done.load(Ordering::Acquire);
+        consume_until(done, |_| {
             ring.drain_into(&mut seen);
-            if finished {
-                break;
-            }
-            std::thread::yield_now();
-        }
+        });
         let dropped = producer_thread.join().unwrap();
         assert!(seen.windows(2).all(|w| w[0] < w[1]), "order or duplicates");
         assert_eq!(seen.len() as u64 + dropped, N);
@@ -1397,18 +1401,13 @@ mod tests {
         let mut pool = BlockPool::new();
         let mut drained = Drained::new();
         let mut seen = Vec::new();
-        loop {
-            let finished = done.load(Ordering::Acquire);
+        consume_until(done, |finished| {
             ring.take(&mut drained, &mut pool);
             if drained.len() > 100 || finished {
                 seen.extend(drained.runs().flatten().copied());
                 drained.recycle(&mut pool);
             }
-            if finished {
-                break;
-            }
-            std::thread::yield_now();
-        }
+        });
         let dropped = producer_thread.join().unwrap();
         assert!(seen.windows(2).all(|w| w[0] < w[1]), "order or duplicates");
         assert_eq!(seen.len() as u64 + dropped, N);
