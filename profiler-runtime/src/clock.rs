@@ -206,6 +206,10 @@ struct Segment {
     base_ns: u64,
     /// Nanoseconds per tick, times 2^SCALE_SHIFT.
     scale: u64,
+    /// The fast path's reach: ticks with `ticks - base_ticks < fast_len` (unsigned, so not before
+    /// `base_ticks`) lie in this segment and convert without overflow, so they need no range
+    /// check, no sign test and no saturation.
+    fast_len: u64,
 }
 
 /// Fraction bits of [`Segment::scale`]: 2^-48 ns per tick of resolution, so a segment 10^12 ticks
@@ -213,16 +217,38 @@ struct Segment {
 /// to 2^16 ns per tick (clocks of at least 16 kHz) fit.
 const SCALE_SHIFT: u32 = 48;
 
+/// One half in [`Segment::scale`]'s fixed point: added before the shift to round to nearest.
+const HALF: u128 = 1 << (SCALE_SHIFT - 1);
+
 impl Segment {
     fn new(from: u64, to: u64, base: Anchor, slope: f64) -> Self {
+        // `as` saturates; slopes are positive and far below 2^16.
+        let scale = (slope * (1u64 << SCALE_SHIFT) as f64).round() as u64;
+        // The largest delta whose rounded product still fits in the nanoseconds left above
+        // `base.ns`: `(delta * scale + HALF) >> SCALE_SHIFT <= u64::MAX - base.ns`.
+        let room = (u128::from(u64::MAX - base.ns) + 1) << SCALE_SHIFT;
+        let max_delta = match scale {
+            0 => u64::MAX,
+            _ => u64::try_from((room - HALF - 1) / u128::from(scale)).unwrap_or(u64::MAX),
+        };
         Segment {
             from,
             to,
             base_ticks: base.ticks,
             base_ns: base.ns,
-            // `as` saturates; slopes are positive and far below 2^16.
-            scale: (slope * (1u64 << SCALE_SHIFT) as f64).round() as u64,
+            scale,
+            fast_len: to
+                .saturating_sub(base.ticks)
+                .min(max_delta.saturating_add(1)),
         }
+    }
+
+    /// [`Segment::apply`] for `ticks - base_ticks < fast_len`: one multiply-add, nothing to check.
+    #[inline(always)]
+    fn apply_fast(&self, delta: u64) -> u64 {
+        let product = u128::from(delta) * u128::from(self.scale) + HALF;
+        // Cannot overflow or truncate: `fast_len` bounds `delta`.
+        self.base_ns + (product >> SCALE_SHIFT) as u64
     }
 
     #[inline(always)]
@@ -239,7 +265,7 @@ impl Segment {
 
     #[inline(always)]
     fn scaled(delta: u64, scale: u64) -> u64 {
-        let product = u128::from(delta) * u128::from(scale) + (1u128 << (SCALE_SHIFT - 1));
+        let product = u128::from(delta) * u128::from(scale) + HALF;
         u64::try_from(product >> SCALE_SHIFT).unwrap_or(u64::MAX)
     }
 }
@@ -256,20 +282,25 @@ pub(crate) struct Converter {
 impl Converter {
     #[inline]
     pub(crate) fn convert(&mut self, ticks: u64) -> u64 {
-        if ticks < self.current.from || ticks >= self.current.to {
-            self.switch_segment(ticks);
+        let delta = ticks.wrapping_sub(self.current.base_ticks);
+        if delta < self.current.fast_len {
+            return self.current.apply_fast(delta);
         }
-        self.current.apply(ticks)
+        self.convert_slow(ticks)
     }
 
+    /// Another segment, a tick before the first anchor, or a product that needs saturating.
     #[cold]
     #[inline(never)]
-    fn switch_segment(&mut self, ticks: u64) {
-        self.current = *self
-            .segments
-            .iter()
-            .find(|s| ticks >= s.from && ticks < s.to)
-            .unwrap_or(&self.segments[self.segments.len() - 1]);
+    fn convert_slow(&mut self, ticks: u64) -> u64 {
+        if ticks < self.current.from || ticks >= self.current.to {
+            self.current = *self
+                .segments
+                .iter()
+                .find(|s| ticks >= s.from && ticks < s.to)
+                .unwrap_or(&self.segments[self.segments.len() - 1]);
+        }
+        self.current.apply(ticks)
     }
 }
 
@@ -344,6 +375,67 @@ mod tests {
             c.convert(u64::MAX) > span_ns,
             "extrapolates forward without wrapping"
         );
+    }
+
+    /// The converter's unchecked fast path gives what the checked formula gives, up to where a
+    /// product would overflow (far ends of the extrapolated segments, a base near `u64::MAX`).
+    #[test]
+    fn fast_path_agrees_with_the_checked_formula() {
+        let cases = [
+            (
+                Anchor { ticks: 1000, ns: 0 },
+                Anchor {
+                    ticks: 4000,
+                    ns: 1000,
+                },
+            ),
+            (
+                Anchor {
+                    ticks: 1 << 40,
+                    ns: 5,
+                },
+                Anchor {
+                    ticks: (1 << 40) + 2_900_000,
+                    ns: 1_000_005,
+                },
+            ),
+            (
+                Anchor {
+                    ticks: 10,
+                    ns: u64::MAX - 1_000,
+                },
+                Anchor {
+                    ticks: 20,
+                    ns: u64::MAX - 900,
+                },
+            ),
+            (
+                Anchor { ticks: 0, ns: 0 },
+                Anchor {
+                    ticks: 1,
+                    ns: 60_000,
+                },
+            ),
+        ];
+        for (a, b) in cases {
+            let mut tb = Timebase::new(a);
+            tb.push(b);
+            let mut c = tb.converter();
+            let segment = c.current;
+            let mut probes = vec![0, 1, u64::MAX, u64::MAX - 1, a.ticks, b.ticks];
+            for edge in [
+                segment.base_ticks.wrapping_add(segment.fast_len),
+                a.ticks.wrapping_sub(1),
+            ] {
+                probes.extend([edge.wrapping_sub(1), edge, edge.wrapping_add(1)]);
+            }
+            probes.extend((0..64).map(|bit| 1u64 << bit));
+            probes.extend((0..64).map(|bit| a.ticks.wrapping_add(1 << bit)));
+            for ticks in probes {
+                let checked = segment.apply(ticks);
+                assert_eq!(c.convert(ticks), checked, "{a:?} {b:?}: {ticks} ticks");
+            }
+        }
     }
 
     #[test]
