@@ -496,63 +496,16 @@ impl ThreadState {
                 },
             });
         }
-        let mut last_ns = self.last_ns;
-        // An async event waiting for its payload (the next event, maybe in the next run).
-        let mut awaiting: Option<(EventKind, &'static FunctionInfo, u64)> = None;
+        let mut cursor = Cursor {
+            last_ns: self.last_ns,
+            boundary_ns,
+            awaiting: None,
+            tid: self.tid,
+        };
         for run in events.runs() {
-            for &event in run {
-                let kind = event.kind();
-                if kind == EventKind::Payload {
-                    if let Some((kind, site, ns)) = awaiting.take() {
-                        m.async_records.push(AsyncRecord {
-                            kind,
-                            site,
-                            id: event.value(),
-                            ns,
-                            tid: self.tid,
-                        });
-                    }
-                    continue;
-                }
-                // Clamp into [previous event, boundary]: cross-core TSC skew is tiny but not zero.
-                let ns = m
-                    .converter
-                    .convert(event.value())
-                    .max(last_ns)
-                    .min(boundary_ns);
-                last_ns = ns;
-                let site = event.site();
-                match kind {
-                    EventKind::Enter => {
-                        let parent = stack.last().map(|o| o.span);
-                        stack.push(Open {
-                            site,
-                            span: spans.len() as u32,
-                        });
-                        spans.push(Span {
-                            function: m.functions.index(site),
-                            start_ns: ns,
-                            end_ns: ns,
-                            depth: stack.len() as u32 - 1,
-                            parent,
-                            flags: SpanFlags::default(),
-                        });
-                    }
-                    EventKind::Exit => match stack.last() {
-                        // Normally the innermost span.
-                        Some(top) if std::ptr::eq(top.site, site) => {
-                            spans[top.span as usize].end_ns = ns;
-                            stack.pop();
-                        }
-                        _ => close_out_of_order(&mut stack, &mut spans, site, ns),
-                    },
-                    EventKind::AsyncBegin | EventKind::AsyncEnd | EventKind::AsyncCancel => {
-                        awaiting = Some((kind, site, ns));
-                    }
-                    EventKind::Payload => {}
-                }
-            }
+            cursor.merge_run(run, &mut spans, &mut stack, m);
         }
+        let last_ns = cursor.last_ns;
         // Spans still open: cut at the boundary, carried into the next profile.
         for open in &stack {
             spans[open.span as usize].end_ns = boundary_ns;
@@ -571,6 +524,106 @@ impl ThreadState {
             dropped_events,
             exited: false,
         }
+    }
+}
+
+/// Where one thread's merge is between two runs of events.
+struct Cursor {
+    /// The last timestamp merged (ns): the next is clamped to at least this.
+    last_ns: u64,
+    /// Where this flush cuts the thread (ns): no timestamp is later.
+    boundary_ns: u64,
+    /// An async event waiting for its payload (the next event, maybe in the next run).
+    awaiting: Option<(EventKind, &'static FunctionInfo, u64)>,
+    tid: u32,
+}
+
+impl Cursor {
+    /// Merges one run of consecutive events into `spans`. Enters and exits are the hot loop;
+    /// async events and payloads go through [`Cursor::async_event`], out of line.
+    #[inline]
+    fn merge_run(
+        &mut self,
+        run: &[Event],
+        spans: &mut Vec<Span>,
+        stack: &mut Vec<Open>,
+        m: &mut Merge<'_>,
+    ) {
+        let boundary_ns = self.boundary_ns;
+        let mut last_ns = self.last_ns;
+        for &event in run {
+            let kind = event.kind();
+            // Clamp into [previous event, boundary]: cross-core TSC skew is tiny but not zero.
+            let mut clamped = |ticks| {
+                let ns = m.converter.convert(ticks).max(last_ns).min(boundary_ns);
+                last_ns = ns;
+                ns
+            };
+            match kind {
+                EventKind::Enter => {
+                    let ns = clamped(event.value());
+                    let site = event.site();
+                    let parent = stack.last().map(|o| o.span);
+                    let depth = stack.len() as u32;
+                    stack.push(Open {
+                        site,
+                        span: spans.len() as u32,
+                    });
+                    spans.push(Span {
+                        function: m.functions.index(site),
+                        start_ns: ns,
+                        end_ns: ns,
+                        depth,
+                        parent,
+                        flags: SpanFlags::default(),
+                    });
+                }
+                EventKind::Exit => {
+                    let ns = clamped(event.value());
+                    let site = event.site();
+                    match stack.last() {
+                        // Normally the innermost span.
+                        Some(top) if std::ptr::eq(top.site, site) => {
+                            spans[top.span as usize].end_ns = ns;
+                            stack.pop();
+                        }
+                        _ => close_out_of_order(stack, spans, site, ns),
+                    }
+                }
+                _ => {
+                    self.last_ns = last_ns;
+                    self.async_event(event, m);
+                    last_ns = self.last_ns;
+                }
+            }
+        }
+        self.last_ns = last_ns;
+    }
+
+    /// An async begin, end or cancel (remembered until its payload), or a payload.
+    #[cold]
+    #[inline(never)]
+    fn async_event(&mut self, event: Event, m: &mut Merge<'_>) {
+        let kind = event.kind();
+        if kind == EventKind::Payload {
+            if let Some((kind, site, ns)) = self.awaiting.take() {
+                m.async_records.push(AsyncRecord {
+                    kind,
+                    site,
+                    id: event.value(),
+                    ns,
+                    tid: self.tid,
+                });
+            }
+            return;
+        }
+        let ns = m
+            .converter
+            .convert(event.value())
+            .max(self.last_ns)
+            .min(self.boundary_ns);
+        self.last_ns = ns;
+        self.awaiting = Some((kind, event.site(), ns));
     }
 }
 
