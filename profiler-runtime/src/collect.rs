@@ -551,7 +551,8 @@ impl Cursor {
     ) {
         let boundary_ns = self.boundary_ns;
         let mut last_ns = self.last_ns;
-        for &event in run {
+        let mut events = run.iter();
+        while let Some(&event) = events.next() {
             let kind = event.kind();
             // Clamp into [previous event, boundary]: cross-core TSC skew is tiny but not zero.
             let mut clamped = |ticks| {
@@ -561,18 +562,32 @@ impl Cursor {
             };
             match kind {
                 EventKind::Enter => {
-                    let ns = clamped(event.value());
+                    let start_ns = clamped(event.value());
                     let site = event.site();
                     let parent = stack.last().map(|o| o.span);
                     let depth = stack.len() as u32;
-                    stack.push(Open {
-                        site,
-                        span: spans.len() as u32,
-                    });
+                    // A leaf call (most spans are): its exit is the next event, so its span is
+                    // complete at once and the stack is not touched.
+                    let end_ns = match events.as_slice().first() {
+                        Some(next)
+                            if next.kind() == EventKind::Exit
+                                && std::ptr::eq(next.site(), site) =>
+                        {
+                            events.next();
+                            clamped(next.value())
+                        }
+                        _ => {
+                            stack.push(Open {
+                                site,
+                                span: spans.len() as u32,
+                            });
+                            start_ns
+                        }
+                    };
                     spans.push(Span {
                         function: m.functions.index(site),
-                        start_ns: ns,
-                        end_ns: ns,
+                        start_ns,
+                        end_ns,
                         depth,
                         parent,
                         flags: SpanFlags::default(),
