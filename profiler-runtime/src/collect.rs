@@ -541,7 +541,7 @@ struct Cursor {
 impl Cursor {
     /// Merges one run of consecutive events into `spans`. Enters and exits are the hot loop;
     /// async events and payloads go through [`Cursor::async_event`], out of line.
-    #[inline]
+    #[inline(never)]
     fn merge_run(
         &mut self,
         run: &[Event],
@@ -551,47 +551,66 @@ impl Cursor {
     ) {
         let boundary_ns = self.boundary_ns;
         let mut last_ns = self.last_ns;
-        let mut events = run.iter();
-        while let Some(&event) = events.next() {
-            let kind = event.kind();
+        let mut rest = run;
+        while let [event, tail @ ..] = rest {
+            rest = tail;
             // Clamp into [previous event, boundary]: cross-core TSC skew is tiny but not zero.
             let mut clamped = |ticks| {
                 let ns = m.converter.convert(ticks).max(last_ns).min(boundary_ns);
                 last_ns = ns;
                 ns
             };
-            match kind {
+            match event.kind() {
                 EventKind::Enter => {
-                    let start_ns = clamped(event.value());
-                    let site = event.site();
                     let parent = stack.last().map(|o| o.span);
                     let depth = stack.len() as u32;
-                    // A leaf call (most spans are): its exit is the next event, so its span is
-                    // complete at once and the stack is not touched.
-                    let end_ns = match events.as_slice().first() {
-                        Some(next)
-                            if next.kind() == EventKind::Exit
-                                && std::ptr::eq(next.site(), site) =>
-                        {
-                            events.next();
-                            clamped(next.value())
+                    let (mut enter, mut exit) = match rest {
+                        // A leaf call (most spans are): its exit is the next event, so its span
+                        // is complete at once and the stack is not touched.
+                        [next, tail @ ..] if is_exit_of(next, event) => {
+                            rest = tail;
+                            (event, next)
                         }
                         _ => {
-                            stack.push(Open {
-                                site,
-                                span: spans.len() as u32,
+                            let start_ns = clamped(event.value());
+                            spans.push(Span {
+                                function: m.functions.index(event.site()),
+                                start_ns,
+                                end_ns: start_ns,
+                                depth,
+                                parent,
+                                flags: SpanFlags::default(),
                             });
-                            start_ns
+                            stack.push(Open {
+                                site: event.site(),
+                                span: spans.len() as u32 - 1,
+                            });
+                            continue;
                         }
                     };
-                    spans.push(Span {
-                        function: m.functions.index(site),
-                        start_ns,
-                        end_ns,
-                        depth,
-                        parent,
-                        flags: SpanFlags::default(),
-                    });
+                    // Leaf calls one after another at the same depth (a loop calling small
+                    // functions): the parent and depth stay, so they are merged here.
+                    loop {
+                        let start_ns = clamped(enter.value());
+                        spans.push(Span {
+                            function: m.functions.index(enter.site()),
+                            start_ns,
+                            end_ns: clamped(exit.value()),
+                            depth,
+                            parent,
+                            flags: SpanFlags::default(),
+                        });
+                        match rest {
+                            [next_enter, next_exit, tail @ ..]
+                                if next_enter.kind() == EventKind::Enter
+                                    && is_exit_of(next_exit, next_enter) =>
+                            {
+                                (enter, exit) = (next_enter, next_exit);
+                                rest = tail;
+                            }
+                            _ => break,
+                        }
+                    }
                 }
                 EventKind::Exit => {
                     let ns = clamped(event.value());
@@ -607,7 +626,7 @@ impl Cursor {
                 }
                 _ => {
                     self.last_ns = last_ns;
-                    self.async_event(event, m);
+                    self.async_event(*event, m);
                     last_ns = self.last_ns;
                 }
             }
@@ -640,6 +659,12 @@ impl Cursor {
         self.last_ns = ns;
         self.awaiting = Some((kind, event.site(), ns));
     }
+}
+
+/// Whether `exit` is the exit of the span `enter` opened (the same site).
+#[inline(always)]
+fn is_exit_of(exit: &Event, enter: &Event) -> bool {
+    exit.kind() == EventKind::Exit && std::ptr::eq(exit.site(), enter.site())
 }
 
 /// An exit that does not match the innermost open span: close the spans above its own as

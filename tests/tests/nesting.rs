@@ -124,3 +124,63 @@ fn a_span_open_at_a_flush_is_closed_there_and_continued_without_double_counting(
     // The two parts add up to the whole, with no overlap: the call is counted once.
     assert!(b.spans[1].start_ns >= b.spans[0].start_ns);
 }
+
+/// Many sibling leaves, and leaves beside deeper calls, over several 4,096-event blocks of the
+/// ring: the merge takes runs of leaf calls in one step and must still give every span its
+/// parent, depth and place wherever a block ends (an enter at the end of one block, its exit at
+/// the start of the next).
+#[test]
+fn long_runs_of_leaves_across_buffer_blocks_keep_their_parents() {
+    const ROUNDS: usize = 3_001;
+    let profile = record(|| {
+        profile_scope!("root");
+        for round in 0..ROUNDS {
+            leaf(1);
+            if round % 7 == 0 {
+                middle();
+            }
+            leaf(2);
+        }
+    });
+    let thread = this_thread(&profile);
+    let name = |i: usize| {
+        let f = &profile.functions[thread.spans[i].function as usize].name;
+        f.rsplit("::").next().unwrap().to_owned()
+    };
+    let middles = ROUNDS.div_ceil(7);
+    // root + two leaves per round + a middle (with two leaves) every 7th round.
+    assert_eq!(thread.spans.len(), 1 + 2 * ROUNDS + 3 * middles);
+    assert!(2 * thread.spans.len() > 3 * 4_096, "spans several blocks");
+    assert_eq!(name(0), "root");
+    assert_eq!((thread.spans[0].depth, thread.spans[0].parent), (0, None));
+    let mut i = 1;
+    for round in 0..ROUNDS {
+        let mut expect = vec![("leaf", 1, Some(0))];
+        if round % 7 == 0 {
+            expect.push(("middle", 1, Some(0)));
+            let m = (i + 1) as u32;
+            expect.extend([("leaf", 2, Some(m)), ("leaf", 2, Some(m))]);
+        }
+        expect.push(("leaf", 1, Some(0)));
+        for (what, depth, parent) in expect {
+            let span = &thread.spans[i];
+            assert_eq!(
+                (name(i).as_str(), span.depth, span.parent),
+                (what, depth, parent),
+                "span {i} (round {round})"
+            );
+            assert!(!span.flags.incomplete, "span {i} complete");
+            if let Some(p) = span.parent {
+                let p = &thread.spans[p as usize];
+                assert!(p.start_ns <= span.start_ns && span.end_ns <= p.end_ns);
+            }
+            if i > 1 && thread.spans[i - 1].depth == span.depth {
+                assert!(
+                    thread.spans[i - 1].end_ns <= span.start_ns,
+                    "siblings in order"
+                );
+            }
+            i += 1;
+        }
+    }
+}
