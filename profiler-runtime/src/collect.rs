@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::clock::{self, Timebase};
@@ -746,13 +746,40 @@ fn match_async(
     spans
 }
 
-/// Maps sites to indices of [`Profile::functions`], by address. Called once per span, so it
-/// remembers the last site and hashes addresses with one multiply instead of SipHash.
-#[derive(Default)]
+/// Maps sites to indices of [`Profile::functions`]. Called once per span, so the index is read
+/// from a stamp the table leaves on the site itself (its id and the index in one word): one load
+/// and a compare. The address map behind it answers the first sight of a site in this table, or
+/// a site whose stamp another table (the flight recorder's, building at the same time) replaced.
 pub(crate) struct FunctionTable {
     index: HashMap<*const FunctionInfo, u32, BuildHasherDefault<AddressHasher>>,
     entries: Vec<FunctionEntry>,
-    last: Option<(*const FunctionInfo, u32)>,
+    /// This table's id, unique in the process (1, 2, ...; [`NO_STAMPS`] once they run out).
+    id: u64,
+}
+
+/// Bits of a stamp that hold the index; the id is above them.
+const STAMP_INDEX_BITS: u32 = 24;
+
+/// The id of a table that leaves no stamps: above every id a stamp can hold, so it never matches.
+const NO_STAMPS: u64 = u64::MAX;
+
+/// The next table id. Ids start at 1: a site's stamp starts at 0, which matches no table.
+static NEXT_TABLE_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Default for FunctionTable {
+    fn default() -> Self {
+        let id = NEXT_TABLE_ID.fetch_add(1, Ordering::Relaxed);
+        FunctionTable {
+            index: HashMap::default(),
+            entries: Vec::new(),
+            // 2^40 tables (a flush every microsecond for twelve days) before stamps stop.
+            id: if id < 1 << (64 - STAMP_INDEX_BITS) {
+                id
+            } else {
+                NO_STAMPS
+            },
+        }
+    }
 }
 
 /// A hasher for addresses: a Fibonacci multiply (addresses are not attacker-controlled). Shared
@@ -779,14 +806,21 @@ impl FunctionTable {
     /// The index of `info`, adding its entry on first sight.
     #[inline]
     pub(crate) fn index(&mut self, info: &'static FunctionInfo) -> u32 {
-        let address = std::ptr::from_ref(info);
-        if let Some((last, index)) = self.last {
-            if last == address {
-                return index;
-            }
+        let stamp = info.table_stamp();
+        if stamp >> STAMP_INDEX_BITS == self.id {
+            return (stamp & ((1 << STAMP_INDEX_BITS) - 1)) as u32;
         }
+        self.index_and_stamp(info)
+    }
+
+    /// [`FunctionTable::index`] by address, leaving this table's stamp on the site.
+    #[cold]
+    #[inline(never)]
+    fn index_and_stamp(&mut self, info: &'static FunctionInfo) -> u32 {
         let index = self.lookup(info);
-        self.last = Some((address, index));
+        if self.id != NO_STAMPS && index < 1 << STAMP_INDEX_BITS {
+            info.set_table_stamp(self.id << STAMP_INDEX_BITS | u64::from(index));
+        }
         index
     }
 
@@ -819,4 +853,55 @@ fn process_name() -> String {
         .ok()
         .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "process".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::FunctionKind;
+
+    static A: FunctionInfo = FunctionInfo::new("a", "m", "f.rs", 1, FunctionKind::Function);
+    static B: FunctionInfo = FunctionInfo::new("b", "m", "f.rs", 2, FunctionKind::Function);
+    static C: FunctionInfo = FunctionInfo::new("c", "m", "f.rs", 3, FunctionKind::Scope);
+
+    /// Two tables built at the same time over the same sites (a flush beside the flight
+    /// recorder) overwrite each other's stamps on the sites; each still gives its own indices,
+    /// one entry per site, in first-seen order.
+    #[test]
+    fn interleaved_function_tables_each_keep_their_own_indices() {
+        let mut first = FunctionTable::default();
+        let mut second = FunctionTable::default();
+        assert_ne!(first.id, second.id);
+        assert_eq!(first.index(&A), 0);
+        assert_eq!(second.index(&C), 0);
+        assert_eq!(second.index(&A), 1);
+        assert_eq!(first.index(&B), 1);
+        for _ in 0..3 {
+            assert_eq!(first.index(&A), 0, "stamp of the second table on A");
+            assert_eq!(second.index(&A), 1);
+            assert_eq!(first.index(&C), 2);
+            assert_eq!(second.index(&C), 0);
+            assert_eq!(second.index(&B), 2);
+            assert_eq!(first.index(&B), 1);
+        }
+        let names = |t: FunctionTable| -> Vec<String> {
+            t.into_entries().into_iter().map(|e| e.name).collect()
+        };
+        assert_eq!(names(first), ["a", "b", "c"]);
+        assert_eq!(names(second), ["c", "a", "b"]);
+    }
+
+    /// A table whose ids ran out leaves no stamps and still answers by address.
+    #[test]
+    fn a_table_without_stamps_answers_by_address() {
+        static D: FunctionInfo = FunctionInfo::new("d", "m", "f.rs", 4, FunctionKind::Function);
+        let mut table = FunctionTable {
+            id: NO_STAMPS,
+            ..FunctionTable::default()
+        };
+        assert_eq!(table.index(&D), 0);
+        assert_eq!(D.table_stamp(), 0, "no stamp left");
+        assert_eq!(table.index(&D), 0);
+        assert_eq!(table.index(&A), 1);
+    }
 }

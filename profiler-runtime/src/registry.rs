@@ -1,7 +1,7 @@
 //! Static metadata of instrumented functions, and their registration with `inventory`.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// What kind of code a [`FunctionInfo`] describes.
@@ -50,6 +50,10 @@ pub struct FunctionInfo {
     self_type: OnceLock<&'static str>,
     /// Optional time budget in nanoseconds (`#[profile(budget = "2ms")]`).
     budget_ns: Option<u64>,
+    /// This site's index in the function table a merge is building, tagged with that table's
+    /// id (`FunctionTable` in `collect.rs`): the merge reads it per span instead of hashing the
+    /// site's address. Written by whoever builds a table; a stamp of another table is a miss.
+    table_stamp: AtomicU64,
 }
 
 impl FunctionInfo {
@@ -72,6 +76,7 @@ impl FunctionInfo {
             method: None,
             self_type: OnceLock::new(),
             budget_ns: None,
+            table_stamp: AtomicU64::new(0),
         }
     }
 
@@ -146,6 +151,17 @@ impl FunctionInfo {
     /// Switches recording on or off for this site.
     pub(crate) fn set_on(&self, on: bool) {
         self.on.store(on, Ordering::Relaxed);
+    }
+
+    /// The last stamp a function table left on this site (0: none yet).
+    #[inline(always)]
+    pub(crate) fn table_stamp(&self) -> u64 {
+        self.table_stamp.load(Ordering::Relaxed)
+    }
+
+    /// Leaves a function table's stamp on this site.
+    pub(crate) fn set_table_stamp(&self, stamp: u64) {
+        self.table_stamp.store(stamp, Ordering::Relaxed);
     }
 
     /// Whether the receiver's type still has to be resolved.

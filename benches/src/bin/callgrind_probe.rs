@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use profiler_benches::{bare, floor, nested10, recorded, scope_in_loop};
 
-const CASES: [&str; 9] = [
+const CASES: [&str; 10] = [
     "bare",
     "two-rdtsc",
     "two-rdtsc-two-stores",
@@ -20,6 +20,7 @@ const CASES: [&str; 9] = [
     "disabled",
     "scope-in-loop",
     "nested10",
+    "nested10+flush",
 ];
 
 const WARM_UP: u64 = 1_000;
@@ -40,7 +41,7 @@ fn run(case: &str, n: u64) -> Option<u64> {
         "scope-in-loop" => {
             return Some(black_box(scope_in_loop(WARM_UP)) ^ black_box(scope_in_loop(n)))
         }
-        "nested10" => nested10,
+        "nested10" | "nested10+flush" => nested10,
         _ => return None,
     };
     let mut acc = 0;
@@ -64,10 +65,16 @@ fn run(case: &str, n: u64) -> Option<u64> {
     for i in 0..n {
         acc ^= call(black_box(i));
     }
-    if case == "recording+flush" {
-        // Draining and merging the 2N events: the per-call figure includes the flush's share.
+    // Draining and merging the events: the per-call figure includes the flush's share. The
+    // nested case merges spans that are not leaves (only the innermost of ten is).
+    let spans_per_call = match case {
+        "recording+flush" => 1,
+        "nested10+flush" => 10,
+        _ => 0,
+    };
+    if spans_per_call > 0 {
         let profile = profiler_runtime::flush();
-        assert_eq!(profile.span_count() as u64, WARM_UP + n);
+        assert_eq!(profile.span_count() as u64, (WARM_UP + n) * spans_per_call);
         acc ^= profile.end_ns;
     }
     Some(acc)
@@ -96,7 +103,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    // Except in `recording+flush`, events are left in the ring: no flush in the per-call cost.
+    // Except in the `+flush` cases, events are left in the ring: no flush in the per-call cost.
     black_box(acc ^ floor::model_checksum());
     ExitCode::SUCCESS
 }
