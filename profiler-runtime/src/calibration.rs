@@ -66,26 +66,10 @@ pub(crate) fn refresh() -> f64 {
     factor
 }
 
-/// The wall-clock position of a tick reading: nanoseconds since the profiler's epoch.
-pub(crate) struct TickToEpoch {
-    anchor: Anchor,
-    ns_per_tick: f64,
-}
-
-impl TickToEpoch {
-    /// A converter anchored now.
-    pub(crate) fn now() -> Self {
-        TickToEpoch {
-            anchor: clock::anchor(),
-            ns_per_tick: ns_per_tick(),
-        }
-    }
-
-    /// Nanoseconds since the epoch of the tick reading `ticks`.
-    pub(crate) fn ns(&self, ticks: u64) -> u64 {
-        let delta = (ticks as f64 - self.anchor.ticks as f64) * self.ns_per_tick;
-        (self.anchor.ns as f64 + delta).max(0.0) as u64
-    }
+/// A converter of tick readings to nanoseconds since the profiler's epoch, anchored now at the
+/// calibrated rate.
+pub(crate) fn tick_to_epoch() -> clock::Converter {
+    clock::Converter::linear(clock::anchor(), ns_per_tick())
 }
 
 /// The measured cost of one recorded call, enter plus exit, in nanoseconds: two clock reads and

@@ -280,6 +280,15 @@ pub(crate) struct Converter {
 }
 
 impl Converter {
+    /// A converter of one straight line through `anchor` at `ns_per_tick`, for every tick.
+    pub(crate) fn linear(anchor: Anchor, ns_per_tick: f64) -> Converter {
+        let segment = Segment::new(0, u64::MAX, anchor, ns_per_tick);
+        Converter {
+            segments: vec![segment],
+            current: segment,
+        }
+    }
+
     #[inline]
     pub(crate) fn convert(&mut self, ticks: u64) -> u64 {
         let delta = ticks.wrapping_sub(self.current.base_ticks);

@@ -88,10 +88,10 @@ pub(crate) struct ThreadShared {
 
 /// A span open on a thread when its events were merged.
 #[derive(Clone, Copy, Debug)]
-struct Open {
+pub(crate) struct Open {
     site: &'static FunctionInfo,
     /// Index of its span in the thread's timeline being built.
-    span: u32,
+    pub(crate) span: u32,
 }
 
 /// A span open at a flush, carried into the next one.
@@ -120,7 +120,7 @@ struct ThreadState {
 
 /// An async begin/end seen in a ring, before matching.
 #[derive(Clone, Copy, Debug)]
-struct AsyncRecord {
+pub(crate) struct AsyncRecord {
     kind: EventKind,
     site: &'static FunctionInfo,
     id: u64,
@@ -460,11 +460,12 @@ fn drain_all(threads: &mut [ThreadState], blocks: &mut BlockPool<Event>) -> Drai
     drained
 }
 
-/// What merging one thread's events shares with the rest of the flush.
-struct Merge<'a> {
-    converter: &'a mut clock::Converter,
-    functions: &'a mut FunctionTable,
-    async_records: &'a mut Vec<AsyncRecord>,
+/// What merging one thread's events shares with the rest of the flush (or of the flight
+/// recorder's profile).
+pub(crate) struct Merge<'a> {
+    pub(crate) converter: &'a mut clock::Converter,
+    pub(crate) functions: &'a mut FunctionTable,
+    pub(crate) async_records: &'a mut Vec<AsyncRecord>,
 }
 
 impl ThreadState {
@@ -496,12 +497,7 @@ impl ThreadState {
                 },
             });
         }
-        let mut cursor = Cursor {
-            last_ns: self.last_ns,
-            boundary_ns,
-            awaiting: None,
-            tid: self.tid,
-        };
+        let mut cursor = Cursor::new(self.last_ns, boundary_ns, self.tid);
         for run in events.runs() {
             cursor.merge_run(run, &mut spans, &mut stack, m);
         }
@@ -528,7 +524,7 @@ impl ThreadState {
 }
 
 /// Where one thread's merge is between two runs of events.
-struct Cursor {
+pub(crate) struct Cursor {
     /// The last timestamp merged (ns): the next is clamped to at least this.
     last_ns: u64,
     /// Where this flush cuts the thread (ns): no timestamp is later.
@@ -539,10 +535,25 @@ struct Cursor {
 }
 
 impl Cursor {
+    /// A merge of thread `tid` whose timestamps are clamped into `[last_ns, boundary_ns]`.
+    pub(crate) fn new(last_ns: u64, boundary_ns: u64, tid: u32) -> Self {
+        Cursor {
+            last_ns,
+            boundary_ns,
+            awaiting: None,
+            tid,
+        }
+    }
+
+    /// The last timestamp merged (ns).
+    pub(crate) fn last_ns(&self) -> u64 {
+        self.last_ns
+    }
+
     /// Merges one run of consecutive events into `spans`. Enters and exits are the hot loop;
     /// async events and payloads go through [`Cursor::async_event`], out of line.
     #[inline(never)]
-    fn merge_run(
+    pub(crate) fn merge_run(
         &mut self,
         run: &[Event],
         spans: &mut Vec<Span>,
@@ -848,7 +859,8 @@ impl FunctionTable {
     }
 }
 
-fn process_name() -> String {
+/// The executable's file name without extension, as profiles name their process.
+pub(crate) fn process_name() -> String {
     std::env::current_exe()
         .ok()
         .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))

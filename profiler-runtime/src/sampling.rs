@@ -42,12 +42,12 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use crate::aggregate::{self, RequestOutcome};
-use crate::calibration::{self, TickToEpoch};
+use crate::calibration;
 use crate::clock;
-use crate::collect::{self, FunctionTable};
+use crate::collect::{self, Cursor, FunctionTable, Merge};
 use crate::export::{self, ExportError, Format};
-use crate::profile::{ClockInfo, Profile, Span, SpanFlags, ThreadTimeline};
-use crate::recorder::{self, Event, EventKind};
+use crate::profile::{ClockInfo, Profile, Span, ThreadTimeline};
+use crate::recorder::{self, Event};
 use crate::registry::FunctionInfo;
 use crate::ring::Producer;
 
@@ -636,14 +636,17 @@ pub fn dump_flight_recorder(
     first_error.map_or(Ok(written), Err)
 }
 
-/// Builds a profile from kept requests.
-#[allow(clippy::too_many_lines)] // one pass over the events, clearer in one piece
+/// Builds a profile from kept requests: each request's events merged as a flush merges a
+/// thread's, one timeline per thread.
 pub(crate) fn requests_profile(requests: &[Arc<KeptRequest>]) -> Profile {
-    let convert = TickToEpoch::now();
+    let mut converter = calibration::tick_to_epoch();
     let mut functions = FunctionTable::default();
+    // Async lifetimes are not reported here: a kept request holds its polls as spans.
+    let mut async_records = Vec::new();
     let mut threads: Vec<ThreadTimeline> = Vec::new();
     let (mut start_ns, mut end_ns) = (u64::MAX, 0);
     let mut dropped_total = 0;
+    let mut stack = Vec::new();
     for request in requests {
         let (tid, name) = &request.thread;
         let position = threads
@@ -662,52 +665,31 @@ pub(crate) fn requests_profile(requests: &[Arc<KeptRequest>]) -> Profile {
         let timeline = &mut threads[position];
         timeline.dropped_events += request.dropped_events;
         dropped_total += request.dropped_events;
-        let mut stack: Vec<(&'static FunctionInfo, usize)> = Vec::new();
-        let mut last_ns = timeline.spans.last().map_or(0, |s: &Span| s.end_ns);
-        let mut skip_payload = false;
-        for &event in &request.events {
-            if std::mem::take(&mut skip_payload) {
-                continue;
-            }
-            let ns = convert.ns(event.value()).max(last_ns);
-            match event.kind() {
-                EventKind::Enter => {
-                    last_ns = ns;
-                    let parent = stack.last().map(|&(_, i)| i as u32);
-                    stack.push((event.site(), timeline.spans.len()));
-                    timeline.spans.push(Span {
-                        function: functions.index(event.site()),
-                        start_ns: ns,
-                        end_ns: ns,
-                        depth: stack.len() as u32 - 1,
-                        parent,
-                        flags: SpanFlags::default(),
-                    });
-                }
-                EventKind::Exit => {
-                    last_ns = ns;
-                    let site = event.site();
-                    if let Some(pos) = stack.iter().rposition(|(s, _)| std::ptr::eq(*s, site)) {
-                        while stack.len() > pos {
-                            let (_, span) = stack.pop().expect("len > pos");
-                            timeline.spans[span].end_ns = ns;
-                            timeline.spans[span].flags.incomplete = stack.len() > pos;
-                        }
-                    }
-                }
-                EventKind::AsyncBegin | EventKind::AsyncEnd | EventKind::AsyncCancel => {
-                    skip_payload = true;
-                }
-                EventKind::Payload => {}
-            }
-        }
+        let first_span = timeline.spans.len();
+        let mut cursor = Cursor::new(
+            timeline.spans.last().map_or(0, |s: &Span| s.end_ns),
+            u64::MAX,
+            *tid,
+        );
+        cursor.merge_run(
+            &request.events,
+            &mut timeline.spans,
+            &mut stack,
+            &mut Merge {
+                converter: &mut converter,
+                functions: &mut functions,
+                async_records: &mut async_records,
+            },
+        );
+        let last_ns = cursor.last_ns();
         // A truncated request may miss exits: close what is open at its last event.
-        for (_, span) in stack.drain(..) {
-            timeline.spans[span].end_ns = last_ns;
-            timeline.spans[span].flags.incomplete = true;
+        for open in stack.drain(..) {
+            let span = &mut timeline.spans[open.span as usize];
+            span.end_ns = last_ns;
+            span.flags.incomplete = true;
         }
-        if let Some(first) = request.events.first() {
-            start_ns = start_ns.min(convert.ns(first.value()));
+        if let Some(first) = timeline.spans.get(first_span) {
+            start_ns = start_ns.min(first.start_ns);
         }
         end_ns = end_ns.max(last_ns);
     }
@@ -727,10 +709,7 @@ pub(crate) fn requests_profile(requests: &[Arc<KeptRequest>]) -> Profile {
             ticks_per_second: 1e9 / ns_per_tick,
         },
         dropped_events: dropped_total,
-        process_name: std::env::current_exe()
-            .ok()
-            .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| "process".to_owned()),
+        process_name: collect::process_name(),
         pid: std::process::id(),
         build: Some(crate::BuildInfo::of_this_build()),
     }

@@ -148,6 +148,39 @@ fn the_flight_recorder_keeps_the_last_slow_requests_and_dumps_them() {
     profile.validate().unwrap();
     assert_eq!(count(&profile, "tail_flight"), 3);
     assert_eq!(count(&profile, "tail::query"), 3);
+    // The three requests on this thread's timeline, one after another, each a whole tree:
+    // request > parse > query, each span within its parent.
+    assert_eq!(profile.threads.len(), 1);
+    let spans = &profile.threads[0].spans;
+    let shape: Vec<_> = spans
+        .iter()
+        .map(|s| {
+            (
+                profile.function(s.function).name.as_str(),
+                s.depth,
+                s.parent,
+            )
+        })
+        .collect();
+    let mut expected = Vec::new();
+    for request in 0..3u32 {
+        let root = request * 3;
+        expected.extend([
+            ("tail_flight", 0, None),
+            ("tail::parse", 1, Some(root)),
+            ("tail::query", 2, Some(root + 1)),
+        ]);
+    }
+    assert_eq!(shape, expected);
+    for span in spans {
+        assert!(!span.flags.incomplete);
+        if let Some(parent) = span.parent {
+            let parent = &spans[parent as usize];
+            assert!(parent.start_ns <= span.start_ns && span.end_ns <= parent.end_ns);
+        }
+    }
+    assert!(spans[0].end_ns <= spans[3].start_ns && spans[3].end_ns <= spans[6].start_ns);
+    assert!(profile.start_ns <= spans[0].start_ns && spans[6].end_ns <= profile.end_ns);
     let dir = std::env::temp_dir().join(format!("profiler-tail-{}", std::process::id()));
     let written = sampling::dump_flight_recorder(
         dir.join("slow"),
