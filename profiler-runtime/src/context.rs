@@ -14,7 +14,7 @@ use crate::sampling::{self, Request};
 ///
 /// A region begun with [`ProfileContext::request`] is the root of a request, and follows the
 /// production policy of its name: head sampling, tail profiling, SLA alerts and aggregation (see
-/// [`sampling`](crate::sampling)).
+/// [`sampling`]).
 ///
 /// # Examples
 ///
@@ -51,9 +51,9 @@ impl ProfileContext {
     }
 
     /// Begins a request whose root is `name`: whether and how it is recorded follows the root's
-    /// policy ([`sampling::set_sample_rate`](crate::sampling::set_sample_rate),
-    /// [`sampling::set_tail_threshold`](crate::sampling::set_tail_threshold),
-    /// [`sampling::set_sla`](crate::sampling::set_sla), [`aggregate::set_enabled`](crate::aggregate::set_enabled)),
+    /// policy ([`sampling::set_sample_rate`],
+    /// [`sampling::set_tail_threshold`],
+    /// [`sampling::set_sla`], [`aggregate::set_enabled`](crate::aggregate::set_enabled)),
     /// and its duration is always added to the root's aggregates (while profiling is enabled).
     /// The root's name is looked up in a per-thread cache (a lock the first time on a thread).
     ///
