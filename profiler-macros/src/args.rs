@@ -11,6 +11,9 @@ use syn::{Attribute, Ident, LitStr, Meta, Path, Token};
 /// What every "expected" message lists.
 const EXPECTED: &str = "expected `name`, `skip`, `budget` or `crate`";
 
+/// The argument names, for suggestions.
+const ARGUMENTS: [&str; 4] = ["name", "skip", "budget", "crate"];
+
 /// The parsed arguments of one `#[profile(...)]`. Each field keeps the tokens it came from, so
 /// later checks (say, `skip` outside an `impl` block) can point at them.
 #[derive(Default)]
@@ -81,14 +84,23 @@ impl Args {
 
     fn parse_one(&mut self, input: ParseStream) -> syn::Result<()> {
         if !input.peek(Ident::peek_any) {
+            if input.peek(LitStr) {
+                // `#[profile("x")]`: most likely meant as the name.
+                let literal: LitStr = input.parse()?;
+                return Err(syn::Error::new(
+                    literal.span(),
+                    format!(
+                        "expected an argument, found a string; to name the function write \
+                         `name = {}`",
+                        quote::quote!(#literal)
+                    ),
+                ));
+            }
             let span = input
                 .cursor()
                 .token_tree()
                 .map_or_else(Span::call_site, |(tt, _)| tt.span());
-            return Err(syn::Error::new(
-                span,
-                format!("expected an argument; {EXPECTED}"),
-            ));
+            return Err(syn::Error::new(span, format!("{EXPECTED} here")));
         }
         // `crate` is a keyword, hence `parse_any`.
         let key = Ident::parse_any(input)?;
@@ -123,15 +135,78 @@ impl Args {
                         "expected `crate = path`, such as `crate = ::my_facade::profiler`",
                     )
                 })?;
-                let path = input.call(Path::parse_mod_style)?;
+                if input.peek(LitStr) {
+                    let literal: LitStr = input.parse()?;
+                    let path = literal.value();
+                    let hint = if syn::parse_str::<Path>(&path).is_ok() {
+                        format!("write `crate = {path}`")
+                    } else {
+                        "such as `crate = ::my_facade::profiler`".to_owned()
+                    };
+                    return Err(syn::Error::new(
+                        literal.span(),
+                        format!(
+                            "`crate` takes a path to the runtime, not a string: {hint}, \
+                             without quotes"
+                        ),
+                    ));
+                }
+                let path = input.call(Path::parse_mod_style).map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        "expected a path to the runtime, such as `crate = ::my_facade::profiler`",
+                    )
+                })?;
                 set_once(&mut self.krate, path, &key)
             }
             other => Err(syn::Error::new(
                 key.span(),
-                format!("unknown argument `{other}`; {EXPECTED}"),
+                match closest(other) {
+                    Some(known) => format!("unknown argument `{other}`; did you mean `{known}`?"),
+                    None => format!("unknown argument `{other}`; {EXPECTED}"),
+                },
             )),
         }
     }
+}
+
+/// The known argument closest to a misspelt one, if it is close enough to be a typo: at most
+/// two edits, and fewer than half its letters (`nmae` -> `name`, `budjet` -> `budget`).
+fn closest(unknown: &str) -> Option<&'static str> {
+    let unknown = unknown.to_ascii_lowercase();
+    ARGUMENTS
+        .iter()
+        .map(|&known| (edit_distance(&unknown, known), known))
+        .filter(|&(distance, known)| distance <= 2 && distance * 2 < known.len())
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, known)| known)
+}
+
+/// Levenshtein distance, with a swap of two neighbours counted as one edit (`nmae`).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // rows[i][j]: the distance between a[..i] and b[..j].
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
 }
 
 /// Parses `= "literal"` after `key`.
@@ -195,10 +270,13 @@ impl Errors {
 pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
     const HELP: &str =
         "expected a number and a unit, such as \"100ns\", \"500us\", \"2ms\" or \"1.5s\"";
+    // `2ms`, `2 ms` and ` 2ms ` alike: spaces around the number and the unit are allowed.
+    let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .ok_or_else(|| format!("no unit; {HELP}"))?;
     let (number, unit) = text.split_at(split);
+    let unit = unit.trim_start();
     let scale: u128 = match unit {
         "ns" => 1,
         "us" | "µs" => 1_000,
@@ -251,11 +329,14 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Ok(1_500_000_000));
         assert_eq!(parse_duration("0.25ms"), Ok(250_000));
         assert_eq!(parse_duration("1.000000001s"), Ok(1_000_000_001));
+        assert_eq!(parse_duration("2 ms"), Ok(2_000_000));
+        assert_eq!(parse_duration(" 1.5  s "), Ok(1_500_000_000));
         for bad in [
             "",
             "2",
             "ms",
-            "2 ms",
+            "2 m s",
+            "2 ms x",
             "2min",
             "1.5ns",
             "0s",
@@ -286,7 +367,7 @@ mod tests {
         assert_eq!(
             errors_of(quote!(nmae = "x", budget = "2min", skip = true, name)),
             [
-                "unknown argument `nmae`; expected `name`, `skip`, `budget` or `crate`",
+                "unknown argument `nmae`; did you mean `name`?",
                 "invalid budget \"2min\": unknown unit \"min\"; expected a number and a unit, \
                  such as \"100ns\", \"500us\", \"2ms\" or \"1.5s\"",
                 "`skip` takes no value",
@@ -300,7 +381,37 @@ mod tests {
         );
         assert_eq!(
             errors_of(quote!("x")),
-            ["expected an argument; expected `name`, `skip`, `budget` or `crate`"]
+            ["expected an argument, found a string; to name the function write `name = \"x\"`"]
+        );
+        assert_eq!(
+            errors_of(quote!(3)),
+            ["expected `name`, `skip`, `budget` or `crate` here"]
+        );
+        assert_eq!(
+            errors_of(quote!(
+                verbose = true,
+                budjet = "1ms",
+                Name = "x",
+                krate = a
+            )),
+            [
+                "unknown argument `verbose`; expected `name`, `skip`, `budget` or `crate`",
+                "unknown argument `budjet`; did you mean `budget`?",
+                "unknown argument `Name`; did you mean `name`?",
+                "unknown argument `krate`; did you mean `crate`?",
+            ]
+        );
+        assert_eq!(
+            errors_of(quote!(crate = "my_facade::profiler")),
+            ["`crate` takes a path to the runtime, not a string: write \
+              `crate = my_facade::profiler`, without quotes"]
+        );
+        assert_eq!(
+            errors_of(quote!(crate = "not a path")),
+            [
+                "`crate` takes a path to the runtime, not a string: such as \
+              `crate = ::my_facade::profiler`, without quotes"
+            ]
         );
         assert_eq!(
             errors_of(quote!(skip name = "a")),

@@ -7,13 +7,21 @@
 //! Input:  #[inline] pub fn get(&self, key: u32) -> Option<&V> { BODY }
 //! Output: #[inline] pub fn get(&self, key: u32) -> Option<&V> {
 //!             let __profiler_guard = {
-//!                 static __PROFILER_SITE: FunctionInfo = FunctionInfo::new(NAME, module_path!(), file!(), line!(), ..);
+//!                 fn __profiler_here() -> &'static str { type_name_of_val(&__profiler_here) }
+//!                 static __PROFILER_SITE: FunctionInfo = FunctionInfo::new(NAME, module_path!(), file!(), line!(), ..)
+//!                     .with_receiver(__profiler_here);
 //!                 inventory::submit! { Registration(&__PROFILER_SITE) }
-//!                 enter(&__PROFILER_SITE)
+//!                 enter_method(&__PROFILER_SITE, type_name::<Self>)
 //!             };
-//!             { BODY }
+//!             BODY'S STATEMENTS
 //!         }
 //! ```
+//!
+//! The nested `__profiler_here` gives the function's name as the compiler knows it, read once
+//! when the name is first needed: `<my_crate::Pool as my_crate::Source>::get` for a method of a
+//! trait impl, whether the attribute sits on the method or on the block. A function without
+//! `Self` in its signature calls `enter(&__PROFILER_SITE)`; one with `Self` passes the receiver
+//! type too, so that a trait's default method records under the type it was called on.
 //!
 //! An `async fn` stays `async`; its body moves into a future that records every poll:
 //!
@@ -32,7 +40,7 @@
 //! Generated names are resolved at `Span::mixed_site()` and the static lives in its own block,
 //! so the user's code can neither see nor shadow them.
 
-use proc_macro2::{Delimiter, Literal, Span, TokenStream, TokenTree};
+use proc_macro2::{Literal, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::ext::IdentExt;
 use syn::visit_mut::VisitMut;
@@ -76,22 +84,20 @@ fn fallback(errors: Errors, item: TokenStream) -> TokenStream {
     }
 }
 
-/// Who owns a function, which decides its recorded name.
-enum Owner<'a> {
+/// Who owns a function, which decides how its recorded name is found.
+#[derive(Clone, Copy)]
+enum Owner {
     /// A free function, or a method whose block is out of sight.
     Free,
     /// A method of `impl Type` or `impl Trait for Type`.
-    Impl {
-        self_ty: &'a Type,
-        trait_path: Option<&'a Path>,
-    },
+    Impl,
     /// A default method of `trait Name`.
-    Trait(&'a Ident),
+    Trait,
 }
 
 /// Everything the generated code of one function needs.
 struct Site<'a> {
-    owner: Owner<'a>,
+    owner: Owner,
     name: Option<&'a LitStr>,
     budget_ns: Option<u64>,
     runtime: Path,
@@ -264,15 +270,10 @@ fn expand_impl(
         };
         return fallback(errors, item);
     }
-    let self_ty = (*block.self_ty).clone();
-    let trait_path = block.trait_.as_ref().map(|(_, path, _)| path.clone());
     for (member, plan) in block.items.iter_mut().zip(plans) {
         if let (ImplItem::Fn(method), Some(plan)) = (member, plan) {
             let site = Site {
-                owner: Owner::Impl {
-                    self_ty: &self_ty,
-                    trait_path: trait_path.as_ref(),
-                },
+                owner: Owner::Impl,
                 name: plan.name.as_ref(),
                 budget_ns: plan.budget_ns,
                 runtime: plan.runtime,
@@ -321,12 +322,11 @@ fn expand_trait(
         };
         return fallback(errors, item);
     }
-    let trait_ident = block.ident.clone();
     for (member, plan) in block.items.iter_mut().zip(plans) {
         if let (TraitItem::Fn(method), Some(plan)) = (member, plan) {
             if let Some(body) = &method.default {
                 let site = Site {
-                    owner: Owner::Trait(&trait_ident),
+                    owner: Owner::Trait,
                     name: plan.name.as_ref(),
                     budget_ns: plan.budget_ns,
                     runtime: plan.runtime,
@@ -338,24 +338,64 @@ fn expand_trait(
     block.into_token_stream()
 }
 
+/// How a site finds its recorded name when none was given.
+#[derive(Clone, Copy, PartialEq)]
+enum Naming {
+    /// `name = "..."`: the name as given.
+    Given,
+    /// The compiler's path of the function, read once (no receiver type involved).
+    Path,
+    /// The path, and a receiver type that may make it a trait's default method: a lone method
+    /// whose block the attribute cannot see. The first call decides.
+    Receiver,
+    /// A trait's default method: each receiver type records under its own name.
+    DefaultMethod,
+}
+
 /// The instrumented block of a function.
 fn instrument(sig: &Signature, body: &Block, site: &Site<'_>) -> Block {
     let span = Span::mixed_site();
     let rt = &site.runtime;
     let site_ident = Ident::new("__PROFILER_SITE", span);
-    // A lone method cannot see its `impl` block: its receiver type is resolved on the first call.
-    let self_type = matches!(site.owner, Owner::Free) && site.name.is_none() && mentions_self(sig);
-    let method_name = sig.ident.unraw().to_string();
+    let here_ident = Ident::new("__profiler_here", span);
+    let naming = match (site.name, &site.owner) {
+        (Some(_), _) => Naming::Given,
+        (None, Owner::Trait) => Naming::DefaultMethod,
+        (None, Owner::Free) if mentions_self(sig) => Naming::Receiver,
+        (None, _) => Naming::Path,
+    };
     let name = match site.name {
         Some(name) => name.to_token_stream(),
-        None => name_expr(&site.owner, &method_name),
+        None => fallback_name(&sig.ident),
     };
     let kind = if sig.asyncness.is_some() {
         quote_spanned!(span=> AsyncFunction)
     } else {
         quote_spanned!(span=> Function)
     };
-    let with_method = self_type.then(|| quote_spanned!(span=> .with_method(#method_name)));
+    // The path of an item nested in the function names the function as the compiler sees it
+    // (`<my_crate::Pool as my_crate::Source>::get::__profiler_here`): the `impl` and the trait
+    // the attribute alone cannot see. Read only when the name is first needed.
+    let (here, with_path) = match naming {
+        Naming::Given => (None, None),
+        Naming::Path | Naming::Receiver | Naming::DefaultMethod => {
+            let here = quote_spanned! {span=>
+                fn #here_ident() -> &'static ::core::primitive::str {
+                    ::core::any::type_name_of_val(&#here_ident)
+                }
+            };
+            let method = match naming {
+                Naming::Receiver => quote_spanned!(span=> with_receiver),
+                Naming::DefaultMethod => quote_spanned!(span=> with_default_method),
+                _ => quote_spanned!(span=> with_path),
+            };
+            (
+                Some(here),
+                Some(quote_spanned!(span=> .#method(#here_ident))),
+            )
+        }
+    };
+    let receiver = matches!(naming, Naming::Receiver | Naming::DefaultMethod);
     let with_budget = site.budget_ns.map(|ns| {
         let ns = Literal::u64_suffixed(ns);
         quote_spanned!(span=> .with_budget_ns(#ns))
@@ -363,19 +403,20 @@ fn instrument(sig: &Signature, body: &Block, site: &Site<'_>) -> Block {
     // Spanned on the function's name, so that `line!()` gives the line of the signature.
     let line = quote_spanned!(sig.ident.span()=> ::core::line!());
     let static_site = quote_spanned! {span=>
+        #here
         static #site_ident: #rt::__private::FunctionInfo = #rt::__private::FunctionInfo::new(
             #name,
             ::core::module_path!(),
             ::core::file!(),
             #line,
             #rt::__private::FunctionKind::#kind,
-        ) #with_method #with_budget;
+        ) #with_path #with_budget;
         #rt::__private::inventory::submit! {
             #rt::__private::Registration(&#site_ident)
         }
     };
     let type_name = quote_spanned!(span=> ::core::any::type_name::<Self>);
-    let tokens = if sig.asyncness.is_some() {
+    if sig.asyncness.is_some() {
         let output = output_type(&sig.output);
         let output_ident = Ident::new("__profiler_output", span);
         let future = quote_spanned! {body.brace_token.span.join()=>
@@ -384,29 +425,40 @@ fn instrument(sig: &Signature, body: &Block, site: &Site<'_>) -> Block {
                 #output_ident
             }
         };
-        let call = if self_type {
+        let call = if receiver {
             quote_spanned!(span=> #rt::__private::instrument_method::<#output, _>(
                 { #static_site &#site_ident }, #type_name, #future))
         } else {
             quote_spanned!(span=> #rt::__private::instrument::<#output, _>(
                 { #static_site &#site_ident }, #future))
         };
-        quote_spanned!(span=> #call.await)
+        Block {
+            brace_token: body.brace_token,
+            stmts: vec![syn::Stmt::Expr(
+                syn::Expr::Verbatim(quote_spanned!(span=> #call.await)),
+                None,
+            )],
+        }
     } else {
         let guard = Ident::new("__profiler_guard", span);
-        let enter = if self_type {
+        let enter = if receiver {
             quote_spanned!(span=> #rt::__private::enter_method(&#site_ident, #type_name))
         } else {
             quote_spanned!(span=> #rt::__private::enter(&#site_ident))
         };
-        quote_spanned! {span=>
-            let #guard = { #static_site #enter };
-            #body
+        // The user's statements follow the guard in the same block, not inside a block of their
+        // own: a one-expression body (`{ self.x }`) wrapped in braces would trip rustc's
+        // `unused_braces` in the user's crate. Their locals still drop before the guard.
+        let mut stmts = Vec::with_capacity(body.stmts.len() + 1);
+        stmts.push(syn::Stmt::Expr(
+            syn::Expr::Verbatim(quote_spanned!(span=> let #guard = { #static_site #enter };)),
+            None,
+        ));
+        stmts.extend(body.stmts.iter().cloned());
+        Block {
+            brace_token: body.brace_token,
+            stmts,
         }
-    };
-    Block {
-        brace_token: body.brace_token,
-        stmts: vec![syn::Stmt::Expr(syn::Expr::Verbatim(tokens), None)],
     }
 }
 
@@ -451,161 +503,11 @@ fn mentions_self(sig: &Signature) -> bool {
         || walk(sig.generics.to_token_stream())
 }
 
-/// One piece of a `concat!`.
-enum Piece {
-    ModulePath,
-    Text(String),
-}
-
-/// The recorded name as a `concat!` of `module_path!()` and literal text: computed by the
-/// compiler, nothing at run time.
-fn name_expr(owner: &Owner<'_>, method: &str) -> TokenStream {
-    let mut pieces = Vec::new();
-    match owner {
-        Owner::Free => pieces.push(Piece::ModulePath),
-        Owner::Impl {
-            self_ty,
-            trait_path,
-        } => {
-            if trait_path.is_some() {
-                pieces.push(Piece::Text("<".to_owned()));
-            }
-            if is_local_type(self_ty) {
-                pieces.push(Piece::ModulePath);
-                pieces.push(Piece::Text("::".to_owned()));
-            }
-            pieces.push(Piece::Text(render(self_ty.to_token_stream())));
-            if let Some(path) = trait_path {
-                pieces.push(Piece::Text(format!(
-                    " as {}>",
-                    render(path.to_token_stream())
-                )));
-            }
-        }
-        Owner::Trait(ident) => {
-            pieces.push(Piece::ModulePath);
-            pieces.push(Piece::Text(format!("::{}", ident.unraw())));
-        }
-    }
-    pieces.push(Piece::Text(format!("::{method}")));
+/// `module_path!()::name`: what the site says before its path is read (and what `Debug` shows).
+fn fallback_name(ident: &Ident) -> TokenStream {
     let span = Span::mixed_site();
-    let mut parts: Vec<TokenStream> = Vec::new();
-    let mut text = String::new();
-    for piece in pieces {
-        match piece {
-            Piece::Text(t) => text.push_str(&t),
-            Piece::ModulePath => {
-                if !text.is_empty() {
-                    parts.push(LitStr::new(&std::mem::take(&mut text), span).into_token_stream());
-                }
-                parts.push(quote_spanned!(span=> ::core::module_path!()));
-            }
-        }
-    }
-    if !text.is_empty() {
-        parts.push(LitStr::new(&text, span).into_token_stream());
-    }
-    quote_spanned!(span=> ::core::concat!(#(#parts),*))
-}
-
-/// Whether a self type is a plain name of the current module (`Pool`, `Pool<T>`), which gets the
-/// module path in front. Other types (`&Pool`, `Vec<u8>`, `crate::db::Pool`) are kept as written.
-fn is_local_type(ty: &Type) -> bool {
-    const PRELUDE: [&str; 6] = ["Self", "String", "Vec", "Box", "Option", "Result"];
-    let Type::Path(path) = ty else { return false };
-    if path.qself.is_some() || path.path.leading_colon.is_some() || path.path.segments.len() != 1 {
-        return false;
-    }
-    let ident = path.path.segments[0].ident.to_string();
-    ident.starts_with(|c: char| c.is_ascii_uppercase()) && !PRELUDE.contains(&ident.as_str())
-}
-
-/// What the last token written was, for spacing.
-#[derive(Clone, Copy, PartialEq)]
-enum Last {
-    Start,
-    Word,
-    /// A keyword or a lifetime: a group after it is spaced (`mut [u8]`, `'a (..)`).
-    Keyword,
-    Tight,
-    Spaced,
-}
-
-/// Renders type or path tokens the way rustfmt writes them: `Pool<T>`, `&'a mut [u8; 4]`,
-/// `Box<dyn Fn(u8) -> T + Send>`, `Iterator<Item = u8>`.
-fn render(tokens: TokenStream) -> String {
-    fn write(out: &mut String, tokens: TokenStream, last: &mut Last, mut previous: Option<char>) {
-        for tree in tokens {
-            match tree {
-                TokenTree::Ident(ident) => {
-                    if matches!(*last, Last::Word | Last::Keyword | Last::Spaced) {
-                        out.push(' ');
-                    }
-                    let text = ident.to_string();
-                    out.push_str(&text);
-                    let keyword = matches!(
-                        text.as_str(),
-                        "mut" | "dyn" | "impl" | "const" | "as" | "for" | "unsafe"
-                    );
-                    *last = if keyword || previous == Some('\'') {
-                        Last::Keyword
-                    } else {
-                        Last::Word
-                    };
-                    previous = None;
-                }
-                TokenTree::Literal(literal) => {
-                    if matches!(*last, Last::Word | Last::Keyword | Last::Spaced) {
-                        out.push(' ');
-                    }
-                    out.push_str(&literal.to_string());
-                    *last = Last::Word;
-                    previous = None;
-                }
-                TokenTree::Punct(punct) => {
-                    let c = punct.as_char();
-                    let arrow = previous == Some('-') && c == '>';
-                    let spaced_before = match c {
-                        '+' | '=' => true,
-                        '-' => punct.spacing() == proc_macro2::Spacing::Joint,
-                        '\'' => matches!(*last, Last::Word | Last::Keyword | Last::Spaced),
-                        ',' | ';' | '>' => false,
-                        _ => *last == Last::Spaced,
-                    };
-                    if spaced_before && *last != Last::Start {
-                        out.push(' ');
-                    }
-                    out.push(c);
-                    *last = if arrow || matches!(c, '+' | '=' | ',' | ';') {
-                        Last::Spaced
-                    } else {
-                        Last::Tight
-                    };
-                    previous = Some(c);
-                }
-                TokenTree::Group(group) => {
-                    let (open, close) = match group.delimiter() {
-                        Delimiter::Parenthesis => ("(", ")"),
-                        Delimiter::Bracket => ("[", "]"),
-                        Delimiter::Brace => ("{", "}"),
-                        Delimiter::None => ("", ""),
-                    };
-                    if matches!(*last, Last::Spaced | Last::Keyword) {
-                        out.push(' ');
-                    }
-                    out.push_str(open);
-                    let mut inner = if open.is_empty() { *last } else { Last::Start };
-                    write(out, group.stream(), &mut inner, None);
-                    out.push_str(close);
-                    *last = if close.is_empty() { inner } else { Last::Word };
-                    previous = None;
-                }
-            }
-        }
-    }
-    let mut out = String::new();
-    write(&mut out, tokens, &mut Last::Start, None);
-    out
+    let text = LitStr::new(&format!("::{}", ident.unraw()), span);
+    quote_spanned!(span=> ::core::concat!(::core::module_path!(), #text))
 }
 
 #[cfg(test)]
@@ -716,6 +618,9 @@ mod tests {
 pub fn parse(input: &str) -> usize {
     #![allow(clippy::all)]
     let __profiler_guard = {
+        fn __profiler_here() -> &'static ::core::primitive::str {
+            ::core::any::type_name_of_val(&__profiler_here)
+        }
         static __PROFILER_SITE: ::profiler_runtime::__private::FunctionInfo = ::profiler_runtime::__private::FunctionInfo::new(
                 ::core::concat!(::core::module_path!(), "::parse"),
                 ::core::module_path!(),
@@ -723,13 +628,14 @@ pub fn parse(input: &str) -> usize {
                 ::core::line!(),
                 ::profiler_runtime::__private::FunctionKind::Function,
             )
+            .with_path(__profiler_here)
             .with_budget_ns(2000000u64);
         ::profiler_runtime::__private::inventory::submit! {
             ::profiler_runtime::__private::Registration(& __PROFILER_SITE)
         }
         ::profiler_runtime::__private::enter(&__PROFILER_SITE)
     };
-    { input.len() }
+    input.len()
 }
 "#
         );
@@ -750,6 +656,9 @@ pub fn parse(input: &str) -> usize {
         _,
     >(
             {
+                fn __profiler_here() -> &'static ::core::primitive::str {
+                    ::core::any::type_name_of_val(&__profiler_here)
+                }
                 static __PROFILER_SITE: ::facade::rt::__private::FunctionInfo = ::facade::rt::__private::FunctionInfo::new(
                         ::core::concat!(::core::module_path!(), "::get"),
                         ::core::module_path!(),
@@ -757,7 +666,7 @@ pub fn parse(input: &str) -> usize {
                         ::core::line!(),
                         ::facade::rt::__private::FunctionKind::AsyncFunction,
                     )
-                    .with_method("get");
+                    .with_receiver(__profiler_here);
                 ::facade::rt::__private::inventory::submit! {
                     ::facade::rt::__private::Registration(& __PROFILER_SITE)
                 }
@@ -808,55 +717,6 @@ pub fn parse(input: &str) -> usize {
         );
         assert!(!text.contains("#[profile"), "{text}");
         assert_eq!(text.matches("static __PROFILER_SITE").count(), 1, "{text}");
-    }
-
-    #[test]
-    fn names() {
-        let name = |owner: &Owner<'_>| name_expr(owner, "get").to_string();
-        assert_eq!(
-            name(&Owner::Free),
-            r#":: core :: concat ! (:: core :: module_path ! () , "::get")"#
-        );
-        let pool: Type = syn::parse_quote!(Pool<T>);
-        let source: Path = syn::parse_quote!(db::Source<u8>);
-        assert_eq!(
-            name(&Owner::Impl {
-                self_ty: &pool,
-                trait_path: Some(&source)
-            }),
-            r#":: core :: concat ! ("<" , :: core :: module_path ! () , "::Pool<T> as db::Source<u8>>::get")"#
-        );
-        let slice: Type = syn::parse_quote!(&'a [u8]);
-        assert_eq!(
-            name(&Owner::Impl {
-                self_ty: &slice,
-                trait_path: None
-            }),
-            r#":: core :: concat ! ("&'a [u8]::get")"#
-        );
-        let ident = Ident::new("Source", Span::call_site());
-        assert_eq!(
-            name(&Owner::Trait(&ident)),
-            r#":: core :: concat ! (:: core :: module_path ! () , "::Source::get")"#
-        );
-    }
-
-    #[test]
-    fn types_render_like_rustfmt() {
-        for text in [
-            "Pool<T>",
-            "&'a mut [u8; 4]",
-            "Box<dyn Fn(u8, &str) -> T + Send + 'static>",
-            "HashMap<String, Vec<(u8, u16)>>",
-            "<T as Iterator>::Item",
-            "dyn Iterator<Item = u8>",
-            "*const T",
-            "fn() -> !",
-            "crate::db::Pool<'a, T>",
-        ] {
-            let ty: Type = syn::parse_str(text).unwrap();
-            assert_eq!(render(ty.to_token_stream()), text);
-        }
     }
 
     #[test]

@@ -19,22 +19,25 @@
 //!
 //! # Recorded names
 //!
-//! Names are the paths a user searches for, put together by the compiler (`concat!` and
-//! `module_path!`), so nothing is formatted at run time:
+//! A function is recorded under its path as the compiler knows it, read once (not per call) from
+//! `core::any::type_name_of_val` of an item the expansion nests in the function. So the name
+//! says which `impl` and which trait a method belongs to, whether the attribute sits on the
+//! method or on its block, and two different functions never share a name:
 //!
 //! | code | name |
 //! |---|---|
 //! | `fn parse` in `my_crate::db` | `my_crate::db::parse` |
-//! | `#[profile] impl Pool { fn get }` | `my_crate::db::Pool::get` |
-//! | `#[profile] impl Source for Pool { fn get }` | `<my_crate::db::Pool as Source>::get` |
-//! | `#[profile] trait Source { fn get }` (default body) | `my_crate::db::Source::get` |
-//! | `#[profile] fn get(&self)` alone in an `impl` | `my_crate::db::Pool::get`: the type is read from `type_name::<Self>()` on the first call |
-//! | `#[profile] fn helper()` alone in an `impl`, mentioning neither `self` nor `Self` | `my_crate::db::helper` (nothing tells it is a method: put the attribute on the block) |
+//! | `impl Pool { fn get }` | `my_crate::db::Pool::get` |
+//! | `impl Source for Pool { fn get }` | `<my_crate::db::Pool as my_crate::db::Source>::get` |
+//! | `impl fmt::Display for Pool { fn fmt }` | `<my_crate::db::Pool as core::fmt::Display>::fmt` |
+//! | `impl<T> Pool<T> { fn get }` | `my_crate::db::Pool::get` (generic parameters left open are dropped) |
+//! | `trait Source { fn describe(&self) }` (default body), called on a `Pool` | `<my_crate::db::Pool as my_crate::db::Source>::describe` |
+//! | `async fn load` | `my_crate::db::load` |
 //! | `#[profile(name = "pool get")]` | `pool get` |
 //!
-//! A method resolved at run time keeps the first receiver type it sees, without generic
-//! arguments: a default trait method called for several types records under the first one's
-//! name. Put `#[profile]` on the `impl` blocks (or on the `trait`) to get one name per type.
+//! A trait's default method records under the type it was called on (its receiver type, without
+//! generic arguments), one name per type. It needs `self` or `Self` in its signature when the
+//! attribute sits on the method alone; on the `trait` block every default method gets it.
 //!
 //! # Expansion
 //!
@@ -45,12 +48,14 @@
 //! ```text
 //! fn parse(input: &str) -> usize {
 //!     let __profiler_guard = {
+//!         fn __profiler_here() -> &'static str { type_name_of_val(&__profiler_here) }
 //!         static __PROFILER_SITE: FunctionInfo = FunctionInfo::new(
-//!             concat!(module_path!(), "::parse"), module_path!(), file!(), line!(), Function);
+//!             concat!(module_path!(), "::parse"), module_path!(), file!(), line!(), Function)
+//!             .with_path(__profiler_here); // the name, read when first needed
 //!         inventory::submit! { Registration(&__PROFILER_SITE) }
 //!         enter(&__PROFILER_SITE)      // records the enter; dropping the guard records the exit
 //!     };
-//!     { input.split(',').count() }     // the body as written
+//!     input.split(',').count()         // the body's statements as written
 //! }
 //! ```
 //!

@@ -152,6 +152,8 @@ struct Collector {
     reported_lost: u64,
     /// Contexts created at run time by name.
     interned: BTreeMap<&'static str, &'static FunctionInfo>,
+    /// The sites of a trait's default methods, one per receiver type, by name.
+    receivers: BTreeMap<&'static str, &'static FunctionInfo>,
     /// Events held in the threads' `pending` since the last flush.
     pending_events: usize,
     /// Spare ring blocks: they replace the blocks drains take, and get those back after a flush.
@@ -168,6 +170,7 @@ static COLLECTOR: Mutex<Collector> = Mutex::new(Collector {
     spilled: Vec::new(),
     reported_lost: 0,
     interned: BTreeMap::new(),
+    receivers: BTreeMap::new(),
     pending_events: 0,
     blocks: BlockPool::new(),
 });
@@ -279,9 +282,28 @@ pub(crate) fn spill_async_end(event: Event, id: u64) {
 pub(crate) fn switch_sites(on: bool, enabled: &AtomicBool) {
     let c = collector();
     enabled.store(on, Ordering::Relaxed);
-    for info in registry::registered_functions().chain(c.interned.values().copied()) {
+    let made = c.interned.values().chain(c.receivers.values()).copied();
+    for info in registry::registered_functions().chain(made) {
         info.set_on(on);
     }
+}
+
+/// The site of a trait's default method `site` for receiver type `self_type`, created on first
+/// use (under the collector's lock, so that [`switch_sites`] reaches it).
+pub(crate) fn intern_receiver_site(
+    site: &'static FunctionInfo,
+    self_type: &str,
+) -> &'static FunctionInfo {
+    let name = site.receiver_name(self_type);
+    let mut c = collector();
+    if let Some(info) = c.receivers.get(name.as_str()) {
+        return info;
+    }
+    let name = registry::leak(name);
+    let info: &'static FunctionInfo = Box::leak(Box::new(site.receiver_site(name)));
+    info.set_on(recorder::is_enabled());
+    c.receivers.insert(name, info);
+    info
 }
 
 /// The site of a named context, created on first use.
@@ -398,7 +420,7 @@ pub fn flush() -> Profile {
     for info in registry::registered_functions() {
         functions.index(info);
     }
-    for info in c.interned.values() {
+    for info in c.interned.values().chain(c.receivers.values()) {
         functions.index(info);
     }
 

@@ -149,7 +149,11 @@ use export::{ExportError, Format};
 /// # load();
 /// ```
 ///
-/// With the `enable` feature off it expands to nothing.
+/// The name must be a non-empty string literal, with the feature on or off: the same checks run
+/// on both paths, so turning the feature on never reveals a new error.
+///
+/// With the `enable` feature off it expands to those checks only (a constant, evaluated by the
+/// compiler): no code runs.
 #[cfg(feature = "enable")]
 #[macro_export]
 macro_rules! profile_scope {
@@ -157,7 +161,7 @@ macro_rules! profile_scope {
         let __profiler_scope_guard = {
             static __PROFILER_SITE: $crate::__private::FunctionInfo =
                 $crate::__private::FunctionInfo::new(
-                    $name,
+                    $crate::__private::scope_name($name),
                     ::core::module_path!(),
                     ::core::file!(),
                     ::core::line!(),
@@ -182,11 +186,17 @@ macro_rules! profile_scope {
 /// # load();
 /// ```
 ///
-/// With the `enable` feature off (as now) it expands to nothing.
+/// The name must be a non-empty string literal, with the feature on or off: the same checks run
+/// on both paths, so turning the feature on never reveals a new error.
+///
+/// With the `enable` feature off (as now) it expands to those checks only (a constant, evaluated
+/// by the compiler): no code runs.
 #[cfg(not(feature = "enable"))]
 #[macro_export]
 macro_rules! profile_scope {
-    ($name:literal) => {};
+    ($name:literal) => {
+        const _: &str = $crate::__private::scope_name($name);
+    };
 }
 
 /// Configures the profiler and the files written at the end of the program.
@@ -457,14 +467,24 @@ pub mod __private {
     pub use crate::registry::{FunctionInfo, FunctionKind, Registration};
     pub use inventory;
 
+    /// The checks of `profile_scope!`'s name, at compile time on both sides of the `enable`
+    /// feature: a `&str` (a number does not type-check), not empty.
+    pub const fn scope_name(name: &'static str) -> &'static str {
+        assert!(
+            !name.is_empty(),
+            "`profile_scope!` needs a name: the string must not be empty"
+        );
+        name
+    }
+
     /// Enters a function or scope site.
     #[inline(always)]
     pub fn enter(site: &'static FunctionInfo) -> SpanGuard {
         crate::recorder::enter(site)
     }
 
-    /// Enters a method site whose receiver type is resolved on its first call
-    /// (`type_name` is `core::any::type_name::<Self>`).
+    /// Enters a site that has a receiver type (`type_name` is `core::any::type_name::<Self>`):
+    /// a trait's default method records under the receiver type's own site.
     #[inline(always)]
     pub fn enter_method(site: &'static FunctionInfo, type_name: fn() -> &'static str) -> SpanGuard {
         crate::recorder::enter_method(site, type_name)
@@ -479,16 +499,13 @@ pub mod __private {
         ProfiledFuture::new(site, future)
     }
 
-    /// Like [`instrument`], resolving the receiver's type on the first call.
+    /// Like [`instrument`], for a site that has a receiver type (see [`enter_method`]).
     #[inline(always)]
     pub fn instrument_method<O, F: core::future::Future<Output = O>>(
         site: &'static FunctionInfo,
         type_name: fn() -> &'static str,
         future: F,
     ) -> ProfiledFuture<F> {
-        if site.needs_self_type() {
-            site.resolve_self_type(type_name);
-        }
-        ProfiledFuture::new(site, future)
+        ProfiledFuture::new(site.for_receiver(type_name), future)
     }
 }

@@ -334,16 +334,20 @@ impl Drop for SpanGuard {
     }
 }
 
-/// Enters a method site whose receiver type is resolved on its first call.
+/// Enters a site that has a receiver type: `type_name` is `core::any::type_name::<Self>`, which
+/// picks the receiver type's own site when the function is a trait's default method.
 #[inline(always)]
 pub(crate) fn enter_method(
     site: &'static FunctionInfo,
     type_name: fn() -> &'static str,
 ) -> SpanGuard {
-    if site.needs_self_type() {
-        site.resolve_self_type(type_name);
+    if !site.is_on() {
+        return SpanGuard {
+            site: None,
+            _not_send: PhantomData,
+        };
     }
-    enter(site)
+    enter(site.for_receiver(type_name))
 }
 
 #[cfg(test)]

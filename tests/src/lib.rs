@@ -3,6 +3,7 @@
 //! The profiler's state is process-global, and the tests of one file run on parallel threads, so
 //! every test that flushes takes [`serial`] first.
 
+pub mod one_line_forms;
 pub mod synthetic;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -356,16 +356,16 @@ fn method_forms_record_full_names() {
         tree,
         lines(&[
             "attribute_forms::db::Pool::new",
-            "<attribute_forms::db::Pool as Source>::get",
+            "<attribute_forms::db::Pool as attribute_forms::db::Source>::get",
             "  attribute_forms::db::Pool::get",
             "pool size",
-            "attribute_forms::db::Tagged::tag",
+            "<attribute_forms::db::Pool as attribute_forms::db::Tagged>::tag",
             // Out of sight of their `impl` block: the type comes from `type_name::<Self>()`.
             "attribute_forms::db::Lone::create",
             "attribute_forms::db::Lone::work",
             // No `self`, no `Self`: nothing tells it is a method.
-            "attribute_forms::db::helper",
-            "attribute_forms::db::Lone::greet",
+            "attribute_forms::db::Lone::helper",
+            "<attribute_forms::db::Lone as attribute_forms::db::Greet>::greet",
         ])
     );
 }

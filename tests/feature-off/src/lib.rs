@@ -14,6 +14,11 @@ use std::task::{Context, Poll};
 #[cfg(not(feature = "bare"))]
 use profiler_runtime::profile;
 
+/// The one-line forms of the workspace's tests, under `deny(warnings, clippy::pedantic)`: with
+/// the feature off they must build as cleanly as with it on.
+#[path = "../../src/one_line_forms.rs"]
+pub mod one_line_forms;
+
 /// A byte checksum (a loop worth optimising).
 #[cfg_attr(not(feature = "bare"), profile)]
 #[must_use]

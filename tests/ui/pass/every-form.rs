@@ -133,7 +133,7 @@ impl<T: Clone> Pool<T> {
     }
 }
 
-#[profile(budget = "2ms")]
+#[profile(budget = "2 ms")]
 impl<T: Clone> Source for Pool<T> {
     type Item = T;
     const KIND: u8 = 1;

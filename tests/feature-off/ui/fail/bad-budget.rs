@@ -1,0 +1,1 @@
+../../../ui/fail/bad-budget.rs

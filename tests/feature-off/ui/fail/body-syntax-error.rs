@@ -1,0 +1,1 @@
+../../../ui/fail/body-syntax-error.rs

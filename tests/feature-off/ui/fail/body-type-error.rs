@@ -1,0 +1,1 @@
+../../../ui/fail/body-type-error.rs

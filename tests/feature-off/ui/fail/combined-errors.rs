@@ -1,0 +1,1 @@
+../../../ui/fail/combined-errors.rs

@@ -1,0 +1,1 @@
+../../../ui/fail/const-fn.rs

@@ -1,0 +1,1 @@
+../../../ui/fail/crate-path.rs

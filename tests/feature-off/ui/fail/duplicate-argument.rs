@@ -1,0 +1,1 @@
+../../../ui/fail/duplicate-argument.rs

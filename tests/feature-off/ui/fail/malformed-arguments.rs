@@ -1,0 +1,1 @@
+../../../ui/fail/malformed-arguments.rs

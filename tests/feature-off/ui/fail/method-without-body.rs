@@ -1,0 +1,1 @@
+../../../ui/fail/method-without-body.rs

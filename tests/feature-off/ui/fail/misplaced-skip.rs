@@ -1,0 +1,1 @@
+../../../ui/fail/misplaced-skip.rs

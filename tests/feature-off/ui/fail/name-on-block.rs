@@ -1,0 +1,1 @@
+../../../ui/fail/name-on-block.rs

@@ -1,0 +1,1 @@
+../../../ui/fail/not-a-function.rs

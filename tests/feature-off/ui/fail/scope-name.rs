@@ -1,0 +1,1 @@
+../../../ui/fail/scope-name.rs

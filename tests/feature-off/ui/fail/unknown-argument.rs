@@ -1,0 +1,1 @@
+../../../ui/fail/unknown-argument.rs
