@@ -5,7 +5,11 @@
 //! thread, start and duration, the `incomplete`/`continued` flags), its `thread_name` and
 //! `process_name` metadata, its async `b`/`e` pairs and its `otherData` (clock, profile bounds,
 //! dropped events). Traces of other tools load too when they use `X` events; what they lack
-//! (source locations, module paths, the profile's bounds) is left empty or taken from the events.
+//! (source locations, the profile's bounds) is left empty or taken from the events. A function's
+//! module path comes from its events' `args` (our traces write it); when they have none (traces
+//! of other tools, or of versions before it was written), it is derived from the name: the path
+//! before the function and its type, `app::db` for `app::db::Pool::get`, empty for a name without
+//! one.
 
 use std::collections::HashMap;
 use std::fs;
@@ -143,6 +147,7 @@ struct Event {
 struct Args {
     file: Option<String>,
     line: Option<u32>,
+    module_path: Option<String>,
     name: Option<String>,
     dropped_events: Option<u64>,
     #[serde(default)]
@@ -161,7 +166,16 @@ struct Functions {
 }
 
 impl Functions {
-    fn intern(&mut self, name: &str, kind: FunctionKind, file: &str, line: u32) -> u32 {
+    /// The function of this name, kind and location; a new one gets `module_path`, or the module
+    /// path its name implies.
+    fn intern(
+        &mut self,
+        name: &str,
+        kind: FunctionKind,
+        file: &str,
+        line: u32,
+        module_path: Option<&str>,
+    ) -> u32 {
         let entries = &mut self.entries;
         *self
             .ids
@@ -169,7 +183,9 @@ impl Functions {
             .or_insert_with(|| {
                 entries.push(FunctionEntry {
                     name: name.to_owned(),
-                    module_path: String::new(),
+                    module_path: module_path
+                        .filter(|m| !m.is_empty())
+                        .map_or_else(|| module_of(name), str::to_owned),
                     file: file.to_owned(),
                     line,
                     kind,
@@ -178,6 +194,40 @@ impl Functions {
                 (entries.len() - 1) as u32
             })
     }
+}
+
+/// The module path a function's full name implies, for files that do not say: the `::`-separated
+/// segments (outside `<...>`) before the function's own, less the trailing ones that name a type
+/// (capitalised, or a `<T as Trait>` path). `app::db::Pool::get` gives `app::db`; a name without
+/// a path (`load config`, `HashMap<K, V>::get`) or a qualified one (`<app::Pool as Source>::get`,
+/// whose impl may be in any module) gives an empty string.
+fn module_of(name: &str) -> String {
+    let mut segments = Vec::new();
+    let (mut depth, mut start) = (0_usize, 0);
+    let bytes = name.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'<' => depth += 1,
+            b'>' => depth = depth.saturating_sub(1),
+            b':' if depth == 0 && bytes.get(i + 1) == Some(&b':') => {
+                segments.push(&name[start..i]);
+                start = i + 2;
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    // The last segment is the function's own name, and is not part of the module path.
+    let is_type = |s: &&str| s.starts_with('<') || s.starts_with(|c: char| c.is_uppercase());
+    if segments.first().is_some_and(is_type) {
+        return String::new();
+    }
+    while segments.last().is_some_and(is_type) {
+        segments.pop();
+    }
+    segments.join("::")
 }
 
 /// Microseconds with three decimals to nanoseconds.
@@ -218,7 +268,10 @@ impl Rebuild {
                 let kind = kind_name::parse(&event.cat).unwrap_or(FunctionKind::Function);
                 let file = event.args.file.as_deref().unwrap_or("");
                 let line = event.args.line.unwrap_or(0);
-                let function = self.functions.intern(&event.name, kind, file, line);
+                let module_path = event.args.module_path.as_deref();
+                let function = self
+                    .functions
+                    .intern(&event.name, kind, file, line, module_path);
                 let (start, end) = (ns(ts), ns(ts).saturating_add(ns(dur)));
                 self.first_ns = Some(self.first_ns.map_or(start, |f| f.min(start)));
                 self.last_ns = self.last_ns.max(end);
@@ -334,7 +387,7 @@ fn resolve_async(functions: &mut Functions, named: Vec<(String, AsyncSpan)>) -> 
             .position(|f| f.kind == FunctionKind::AsyncFunction && f.name == name)
         {
             Some(i) => i as u32,
-            None => functions.intern(&name, FunctionKind::AsyncFunction, "", 0),
+            None => functions.intern(&name, FunctionKind::AsyncFunction, "", 0, None),
         };
         async_spans.push(span);
     }
@@ -381,4 +434,27 @@ fn nest(mut raw: Vec<RawSpan>) -> Vec<Span> {
         stack.push((spans.len() - 1) as u32);
     }
     spans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::module_of;
+
+    #[test]
+    fn module_paths_are_derived_from_names() {
+        for (name, module) in [
+            ("app::db::query", "app::db"),
+            ("app::db::Pool::get", "app::db"),
+            ("app::parse<K, V>", "app"),
+            ("app::Cache<K, V>::get", "app"),
+            ("demo::<Pool as Source>::get", "demo"),
+            ("app::Map<a::B, c::D>::insert", "app"),
+            ("<app::Pool as Source>::get", ""),
+            ("HashMap<K, V>::get", ""),
+            ("load config", ""),
+            ("main", ""),
+        ] {
+            assert_eq!(module_of(name), module, "{name}");
+        }
+    }
 }

@@ -261,6 +261,47 @@ fn convert_writes_the_format_of_the_output_name() {
     assert_eq!(speedscope["profiles"][0]["type"], "evented");
 }
 
+/// The `module_path` column of a CSV, by function name.
+fn module_paths(csv_path: &Path) -> Vec<(String, String)> {
+    let mut reader = csv::Reader::from_path(csv_path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let name = headers.iter().position(|h| h == "name").unwrap();
+    let module = headers.iter().position(|h| h == "module_path").unwrap();
+    let mut rows: Vec<(String, String)> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[name].to_owned(), r[module].to_owned())
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn csv_converted_from_a_trace_has_the_module_paths() {
+    let dir = fixture("module-path");
+    let from_trace = dir.join("from-trace.csv");
+    stdout(&profiler(&[&"convert", &dir.join("run.trace.json"), &from_trace]));
+    let rows = module_paths(&from_trace);
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    for (name, module) in &rows {
+        assert_eq!(module, "app", "{name}");
+    }
+    // A trace that does not carry them (another tool's, or an older one): derived from the
+    // names, which here gives the same.
+    let trace = std::fs::read_to_string(dir.join("run.trace.json")).unwrap();
+    assert!(trace.contains(",\"module_path\":\"app\""));
+    let bare = write(
+        &dir,
+        "bare.trace.json",
+        trace.replace(",\"module_path\":\"app\"", "").as_bytes(),
+    );
+    let from_bare = dir.join("from-bare.csv");
+    stdout(&profiler(&[&"convert", &bare, &from_bare]));
+    assert_eq!(module_paths(&from_bare), rows);
+}
+
 #[test]
 fn convert_refuses_timeline_formats_from_a_profile_json() {
     let dir = fixture("timeline");
