@@ -1,5 +1,6 @@
-//! Reading saved files back: the profile JSON ([`ProfileReport`]) and Chrome traces written by
-//! this crate, which hold the whole timeline and are turned back into a [`Profile`].
+//! Reading saved files back: the profile JSON ([`ProfileReport`]), and the Chrome traces and
+//! Speedscope files written by this crate, which hold the whole timeline and are turned back into
+//! a [`Profile`].
 //!
 //! A Chrome trace is rebuilt from its complete (`X`) events (name, category, file and line,
 //! thread, start and duration, the `incomplete`/`continued` flags), its `thread_name` and
@@ -10,6 +11,14 @@
 //! of other tools, or of versions before it was written), it is derived from the name: the path
 //! before the function and its type, `app::db` for `app::db::Pool::get`, empty for a name without
 //! one.
+//!
+//! A Speedscope file is read as its module [below](self::speedscope) describes: less than a
+//! Chrome trace keeps (no async lifetimes, kinds or bounds of the profile beyond its
+//! `startValue`/`endValue`), enough for the statistics and the call tree.
+
+mod speedscope;
+
+pub(crate) use speedscope::SCHEMA as SPEEDSCOPE_SCHEMA;
 
 use std::collections::HashMap;
 use std::fs;
@@ -32,7 +41,7 @@ use crate::stats::kind_name;
 pub enum SavedProfile {
     /// A profile JSON: statistics and call tree, no timeline.
     Report(ProfileReport),
-    /// A Chrome trace: the whole timeline.
+    /// A Chrome trace or a Speedscope file: the whole timeline.
     Timeline(Profile),
 }
 
@@ -51,12 +60,13 @@ impl SavedProfile {
     }
 }
 
-/// Reads the profile JSON or Chrome trace at `path`, telling them apart by their content.
+/// Reads the profile JSON, Chrome trace or Speedscope file at `path`, telling them apart by
+/// their content.
 ///
 /// # Errors
 ///
 /// [`ReadError`] naming the file: it cannot be read, is truncated or not JSON, is JSON of another
-/// kind (e.g. a Speedscope file), is of a newer version, or does not match its schema.
+/// kind, is of a newer version, or does not match its schema.
 pub fn load_saved(path: impl AsRef<Path>) -> Result<SavedProfile, ReadError> {
     let path = path.as_ref();
     let bytes = fs::read(path).map_err(|e| ReadError::new(ReadErrorKind::Io(e)).at(path))?;
@@ -90,6 +100,11 @@ fn read_saved(bytes: &[u8]) -> Result<SavedProfile, ReadErrorKind> {
             serde_json::from_slice(bytes).map_err(|e| ReadErrorKind::Invalid(e.to_string()))?;
         return Ok(SavedProfile::Timeline(trace.into_profile()?));
     }
+    if sniff.dollar_schema.as_deref() == Some(speedscope::SCHEMA) {
+        let file: speedscope::File =
+            serde_json::from_slice(bytes).map_err(|e| ReadErrorKind::Invalid(e.to_string()))?;
+        return Ok(SavedProfile::Timeline(file.into_profile()?));
+    }
     Err(ReadErrorKind::WrongSchema {
         found: sniff.schema.or(sniff.dollar_schema),
     })
@@ -104,6 +119,38 @@ pub fn read_chrome_trace(bytes: &[u8]) -> Result<Profile, ReadError> {
     let trace: Trace =
         serde_json::from_slice(bytes).map_err(|e| ReadError::new(json_error_kind(e)))?;
     trace.into_profile().map_err(ReadError::new)
+}
+
+/// Reads a Speedscope file from `bytes` and rebuilds its timeline: one thread per profile, one
+/// function per frame (see the [module docs](self)).
+///
+/// # Errors
+///
+/// [`ReadError`] when it is not JSON, truncated, not a Speedscope file, or inconsistent (a close
+/// event without its open, a frame that does not exist, values that are not times).
+///
+/// # Examples
+///
+/// ```
+/// # use profiler_runtime::{export::write_speedscope, import::read_speedscope};
+/// let profile = profiler_runtime::flush();
+/// let mut file = Vec::new();
+/// write_speedscope(&profile, &mut file)?;
+/// let back = read_speedscope(&file)?;
+/// assert_eq!(back.span_count(), profile.span_count());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn read_speedscope(bytes: &[u8]) -> Result<Profile, ReadError> {
+    let sniff: Sniff =
+        serde_json::from_slice(bytes).map_err(|e| ReadError::new(json_error_kind(e)))?;
+    if sniff.dollar_schema.as_deref() != Some(speedscope::SCHEMA) {
+        return Err(ReadError::new(ReadErrorKind::WrongSchema {
+            found: sniff.dollar_schema.or(sniff.schema),
+        }));
+    }
+    let file: speedscope::File = serde_json::from_slice(bytes)
+        .map_err(|e| ReadError::new(ReadErrorKind::Invalid(e.to_string())))?;
+    file.into_profile().map_err(ReadError::new)
 }
 
 #[derive(Deserialize)]

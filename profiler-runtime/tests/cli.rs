@@ -196,6 +196,34 @@ fn summary_prints_an_aligned_table_and_the_hottest_paths() {
 }
 
 #[test]
+fn summary_reads_our_speedscope_files() {
+    let dir = fixture("speedscope");
+    let speedscope = dir.join("run.speedscope.json");
+    export_profile(&profile(), &speedscope, None).unwrap();
+    let text = stdout(&profiler(&[&"summary", &speedscope]));
+    let from_trace = stdout(&profiler(&[&"summary", &dir.join("run.trace.json")]));
+    assert!(text.starts_with("app (pid 0)"), "{text}");
+    assert!(text.contains("threads: main (tid 1, 7 spans)"), "{text}");
+    // The same table and paths as from the trace, but for the async function, whose kind the
+    // format does not keep, and the registered function never called, which it does.
+    let plain = |text: &str| -> Vec<String> {
+        table(text)
+            .iter()
+            .filter(|r| !r.contains("app::fetch") && !r.contains("app::unused"))
+            .map(|r| (*r).to_owned())
+            .collect()
+    };
+    assert_eq!(plain(&text), plain(&from_trace), "{text}");
+    assert!(table(&text).iter().any(|r| r.ends_with("  app::unused")));
+    let paths = |text: &str| text[text.find("hottest paths").unwrap()..].to_owned();
+    assert_eq!(paths(&text), paths(&from_trace));
+    // And it converts like a trace.
+    let csv = dir.join("from-speedscope.csv");
+    stdout(&profiler(&[&"convert", &speedscope, &csv]));
+    assert!(module_paths(&csv).iter().all(|(_, module)| module == "app"));
+}
+
+#[test]
 fn summary_sorts_and_limits() {
     let dir = fixture("sort");
     let text = stdout(&profiler(&[
@@ -282,7 +310,11 @@ fn module_paths(csv_path: &Path) -> Vec<(String, String)> {
 fn csv_converted_from_a_trace_has_the_module_paths() {
     let dir = fixture("module-path");
     let from_trace = dir.join("from-trace.csv");
-    stdout(&profiler(&[&"convert", &dir.join("run.trace.json"), &from_trace]));
+    stdout(&profiler(&[
+        &"convert",
+        &dir.join("run.trace.json"),
+        &from_trace,
+    ]));
     let rows = module_paths(&from_trace);
     assert_eq!(rows.len(), 5, "{rows:?}");
     for (name, module) in &rows {
@@ -373,7 +405,6 @@ fn bad_input_files_fail_with_one_line_and_exit_code_1() {
             .unwrap()
             .replacen("\"version\": 1", "\"version\": 2", 1);
     export_profile(&profile(), dir.join("run.csv"), Some(Format::Csv)).unwrap();
-    export_profile(&profile(), dir.join("run.speedscope.json"), None).unwrap();
     let cases = [
         (dir.join("missing.json"), "cannot read"),
         (write(&dir, "empty.json", b""), "truncated"),
@@ -387,8 +418,8 @@ fn bad_input_files_fail_with_one_line_and_exit_code_1() {
         ),
         (dir.join("run.csv"), "not valid JSON"),
         (
-            dir.join("run.speedscope.json"),
-            "not a profile of this tool",
+            write(&dir, "other.json", br#"{"schema": "other-tool"}"#),
+            "not a profile of this tool: schema is \"other-tool\"; expected a profile JSON (\"schema\": \"profiler-profile\"), a Chrome trace (\"traceEvents\") or a Speedscope file",
         ),
         (write(&dir, "newer.json", newer.as_bytes()), "newer"),
     ];

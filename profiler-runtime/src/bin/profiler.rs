@@ -1,5 +1,5 @@
-//! `profiler`: summarise, convert and draw saved profiles (a profile JSON or a Chrome trace
-//! written by `profiler-runtime`), and gate CI on regressions (`baseline save`, `compare`). A
+//! `profiler`: summarise, convert and draw saved profiles (a profile JSON, a Chrome trace or a
+//! Speedscope file written by `profiler-runtime`), and gate CI on regressions (`baseline save`, `compare`). A
 //! thin wrapper over the library; errors are one line on stderr and exit code 1 (2 for bad
 //! arguments). `compare` exits 0 when clean, 1 on a regression, 2 on any error.
 
@@ -18,8 +18,8 @@ mod gate;
 
 /// Summarise, convert and draw profiles saved by profiler-runtime.
 ///
-/// Inputs are a profile JSON (`.json`) or a Chrome trace (`.trace.json`); the kind is read from
-/// the content.
+/// Inputs are a profile JSON (`.json`), a Chrome trace (`.trace.json`) or a Speedscope file
+/// (`.speedscope.json`); the kind is read from the content.
 #[derive(Debug, Parser)]
 #[command(name = "profiler", version)]
 struct Cli {
@@ -59,8 +59,8 @@ enum ProfileCommand {
     },
     /// Convert a saved profile to another format (chosen by OUT's name, or --format).
     ///
-    /// From a profile JSON: json, csv, folded, flamegraph, icicle. From a Chrome trace: all of
-    /// those, plus chrome and speedscope.
+    /// From a profile JSON: json, csv, folded, flamegraph, icicle. From a Chrome trace or a
+    /// Speedscope file: all of those, plus chrome and speedscope.
     Convert {
         /// The saved profile.
         input: PathBuf,
