@@ -248,6 +248,29 @@ fn summary_sorts_and_limits() {
     ]));
     assert!(table(&text)[0].ends_with("app::main"));
 
+    let text = stdout(&profiler(&[
+        &"summary",
+        &dir.join("run.json"),
+        &"--paths",
+        &"1",
+    ]));
+    let paths = &text[text.find("hottest paths by self time:\n").unwrap()..];
+    assert_eq!(paths.lines().count(), 2, "{paths}");
+    assert!(paths.ends_with("1x  app::main > app::render > app::draw \"fast\"\n"));
+    // 0 leaves the list out, rather than claiming that no time was recorded.
+    let text = stdout(&profiler(&[
+        &"summary",
+        &dir.join("run.json"),
+        &"--paths",
+        &"0",
+    ]));
+    assert!(!text.contains("hottest paths"), "{text}");
+    assert!(!text.contains("no time recorded"), "{text}");
+    assert!(
+        text.ends_with("(1 registered function was never called)\n"),
+        "{text}"
+    );
+
     let bad = profiler(&[&"summary", &dir.join("run.json"), &"--sort", &"speed"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("speed"));

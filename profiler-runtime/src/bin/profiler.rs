@@ -53,7 +53,7 @@ enum ProfileCommand {
         /// The column the table is sorted by.
         #[arg(long, value_enum, default_value_t = Sort::SelfTime)]
         sort: Sort,
-        /// Rows of the hottest-paths list.
+        /// Rows of the hottest-paths list (0: leave the list out).
         #[arg(long, default_value_t = 10)]
         paths: usize,
     },
