@@ -366,7 +366,14 @@ fn convert_refuses_timeline_formats_from_a_profile_json() {
     assert!(message.contains("timeline"), "{message}");
     assert!(!out.exists());
     let output = profiler(&[&"convert", &dir.join("run.json"), &dir.join("out.unknown")]);
-    fails_cleanly(&output, "out.unknown");
+    let message = fails_cleanly(&output, "out.unknown");
+    assert!(
+        message.contains(
+            "give --format with one of chrome, speedscope, json, csv, folded, flamegraph, icicle"
+        ),
+        "{message}"
+    );
+    assert!(message.contains(".trace.json, "), "{message}");
 }
 
 #[test]

@@ -112,12 +112,16 @@ impl From<Sort> for SortKey {
     }
 }
 
+/// The values `--format` takes.
+fn format_names() -> Vec<&'static str> {
+    Format::ALL.iter().map(|f| f.name()).collect()
+}
+
 fn parse_format(name: &str) -> Result<Format, String> {
     Format::from_name(name).ok_or_else(|| {
-        let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
         format!(
             "unknown format `{name}`; expected one of {}",
-            names.join(", ")
+            format_names().join(", ")
         )
     })
 }
@@ -169,6 +173,17 @@ fn run(command: ProfileCommand) -> Result<(), String> {
                 SavedProfile::Report(report) => export_profile(report, &output, format),
             };
             result.map_err(|e| match e {
+                // The library's message cannot name the option that settles it.
+                ExportError::UnknownFormat { path } => format!(
+                    "cannot tell the format of {} from its name: end it in {}, or give --format with one of {}",
+                    path.display(),
+                    Format::ALL
+                        .iter()
+                        .flat_map(|f| f.extensions().iter().copied())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    format_names().join(", ")
+                ),
                 ExportError::NeedsTimeline { format, .. } => format!(
                     "{} is a profile JSON, which keeps statistics and the call tree but not the timeline that {format} needs: convert the run's .trace.json instead",
                     input.display()
