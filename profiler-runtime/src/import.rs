@@ -12,9 +12,14 @@
 //! before the function and its type, `app::db` for `app::db::Pool::get`, empty for a name without
 //! one.
 //!
-//! A Speedscope file is read as its module [below](self::speedscope) describes: less than a
-//! Chrome trace keeps (no async lifetimes, kinds or bounds of the profile beyond its
-//! `startValue`/`endValue`), enough for the statistics and the call tree.
+//! A Speedscope file ([`read_speedscope`]) keeps less than a Chrome trace, but enough for the
+//! statistics and the call tree. Each of its profiles is a thread: ours, named `<thread> (tid N)`,
+//! give back the thread's name, id and dropped events. Each frame is a function, called or not,
+//! with its module path derived from its name; the format has no kinds, so an `async fn`'s polls
+//! come back as a plain function's calls, and its lifetime is lost. The profile's bounds are the
+//! profiles' `startValue` and `endValue`; its start time, process id and clock are unknown.
+//! Sampled profiles (other tools') become spans as Speedscope draws them: a frame's span lasts as
+//! long as consecutive samples keep it at the same place in their stacks.
 
 mod speedscope;
 
