@@ -1,11 +1,29 @@
-//! Reading saved files back: the profile JSON ([`ProfileReport`]) and Chrome traces written by
-//! this crate, which hold the whole timeline and are turned back into a [`Profile`].
+//! Reading saved files back: the profile JSON ([`ProfileReport`]), and the Chrome traces and
+//! Speedscope files written by this crate, which hold the whole timeline and are turned back into
+//! a [`Profile`].
 //!
 //! A Chrome trace is rebuilt from its complete (`X`) events (name, category, file and line,
 //! thread, start and duration, the `incomplete`/`continued` flags), its `thread_name` and
 //! `process_name` metadata, its async `b`/`e` pairs and its `otherData` (clock, profile bounds,
 //! dropped events). Traces of other tools load too when they use `X` events; what they lack
-//! (source locations, module paths, the profile's bounds) is left empty or taken from the events.
+//! (source locations, the profile's bounds) is left empty or taken from the events. A function's
+//! module path comes from its events' `args` (our traces write it); when they have none (traces
+//! of other tools, or of versions before it was written), it is derived from the name: the path
+//! before the function and its type, `app::db` for `app::db::Pool::get`, empty for a name without
+//! one.
+//!
+//! A Speedscope file ([`read_speedscope`]) keeps less than a Chrome trace, but enough for the
+//! statistics and the call tree. Each of its profiles is a thread: ours, named `<thread> (tid N)`,
+//! give back the thread's name, id and dropped events. Each frame is a function, called or not,
+//! with its module path derived from its name; the format has no kinds, so an `async fn`'s polls
+//! come back as a plain function's calls, and its lifetime is lost. The profile's bounds are the
+//! profiles' `startValue` and `endValue`; its start time, process id and clock are unknown.
+//! Sampled profiles (other tools') become spans as Speedscope draws them: a frame's span lasts as
+//! long as consecutive samples keep it at the same place in their stacks.
+
+mod speedscope;
+
+pub(crate) use speedscope::SCHEMA as SPEEDSCOPE_SCHEMA;
 
 use std::collections::HashMap;
 use std::fs;
@@ -28,7 +46,7 @@ use crate::stats::kind_name;
 pub enum SavedProfile {
     /// A profile JSON: statistics and call tree, no timeline.
     Report(ProfileReport),
-    /// A Chrome trace: the whole timeline.
+    /// A Chrome trace or a Speedscope file: the whole timeline.
     Timeline(Profile),
 }
 
@@ -47,12 +65,13 @@ impl SavedProfile {
     }
 }
 
-/// Reads the profile JSON or Chrome trace at `path`, telling them apart by their content.
+/// Reads the profile JSON, Chrome trace or Speedscope file at `path`, telling them apart by
+/// their content.
 ///
 /// # Errors
 ///
 /// [`ReadError`] naming the file: it cannot be read, is truncated or not JSON, is JSON of another
-/// kind (e.g. a Speedscope file), is of a newer version, or does not match its schema.
+/// kind, is of a newer version, or does not match its schema.
 pub fn load_saved(path: impl AsRef<Path>) -> Result<SavedProfile, ReadError> {
     let path = path.as_ref();
     let bytes = fs::read(path).map_err(|e| ReadError::new(ReadErrorKind::Io(e)).at(path))?;
@@ -86,6 +105,11 @@ fn read_saved(bytes: &[u8]) -> Result<SavedProfile, ReadErrorKind> {
             serde_json::from_slice(bytes).map_err(|e| ReadErrorKind::Invalid(e.to_string()))?;
         return Ok(SavedProfile::Timeline(trace.into_profile()?));
     }
+    if sniff.dollar_schema.as_deref() == Some(speedscope::SCHEMA) {
+        let file: speedscope::File =
+            serde_json::from_slice(bytes).map_err(|e| ReadErrorKind::Invalid(e.to_string()))?;
+        return Ok(SavedProfile::Timeline(file.into_profile()?));
+    }
     Err(ReadErrorKind::WrongSchema {
         found: sniff.schema.or(sniff.dollar_schema),
     })
@@ -100,6 +124,38 @@ pub fn read_chrome_trace(bytes: &[u8]) -> Result<Profile, ReadError> {
     let trace: Trace =
         serde_json::from_slice(bytes).map_err(|e| ReadError::new(json_error_kind(e)))?;
     trace.into_profile().map_err(ReadError::new)
+}
+
+/// Reads a Speedscope file from `bytes` and rebuilds its timeline: one thread per profile, one
+/// function per frame (see the [module docs](self)).
+///
+/// # Errors
+///
+/// [`ReadError`] when it is not JSON, truncated, not a Speedscope file, or inconsistent (a close
+/// event without its open, a frame that does not exist, values that are not times).
+///
+/// # Examples
+///
+/// ```
+/// # use profiler_runtime::{export::write_speedscope, import::read_speedscope};
+/// let profile = profiler_runtime::flush();
+/// let mut file = Vec::new();
+/// write_speedscope(&profile, &mut file)?;
+/// let back = read_speedscope(&file)?;
+/// assert_eq!(back.span_count(), profile.span_count());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn read_speedscope(bytes: &[u8]) -> Result<Profile, ReadError> {
+    let sniff: Sniff =
+        serde_json::from_slice(bytes).map_err(|e| ReadError::new(json_error_kind(e)))?;
+    if sniff.dollar_schema.as_deref() != Some(speedscope::SCHEMA) {
+        return Err(ReadError::new(ReadErrorKind::WrongSchema {
+            found: sniff.dollar_schema.or(sniff.schema),
+        }));
+    }
+    let file: speedscope::File = serde_json::from_slice(bytes)
+        .map_err(|e| ReadError::new(ReadErrorKind::Invalid(e.to_string())))?;
+    file.into_profile().map_err(ReadError::new)
 }
 
 #[derive(Deserialize)]
@@ -143,6 +199,7 @@ struct Event {
 struct Args {
     file: Option<String>,
     line: Option<u32>,
+    module_path: Option<String>,
     name: Option<String>,
     dropped_events: Option<u64>,
     #[serde(default)]
@@ -161,7 +218,16 @@ struct Functions {
 }
 
 impl Functions {
-    fn intern(&mut self, name: &str, kind: FunctionKind, file: &str, line: u32) -> u32 {
+    /// The function of this name, kind and location; a new one gets `module_path`, or the module
+    /// path its name implies.
+    fn intern(
+        &mut self,
+        name: &str,
+        kind: FunctionKind,
+        file: &str,
+        line: u32,
+        module_path: Option<&str>,
+    ) -> u32 {
         let entries = &mut self.entries;
         *self
             .ids
@@ -169,7 +235,9 @@ impl Functions {
             .or_insert_with(|| {
                 entries.push(FunctionEntry {
                     name: name.to_owned(),
-                    module_path: String::new(),
+                    module_path: module_path
+                        .filter(|m| !m.is_empty())
+                        .map_or_else(|| module_of(name), str::to_owned),
                     file: file.to_owned(),
                     line,
                     kind,
@@ -178,6 +246,40 @@ impl Functions {
                 (entries.len() - 1) as u32
             })
     }
+}
+
+/// The module path a function's full name implies, for files that do not say: the `::`-separated
+/// segments (outside `<...>`) before the function's own, less the trailing ones that name a type
+/// (capitalised, or a `<T as Trait>` path). `app::db::Pool::get` gives `app::db`; a name without
+/// a path (`load config`, `HashMap<K, V>::get`) or a qualified one (`<app::Pool as Source>::get`,
+/// whose impl may be in any module) gives an empty string.
+fn module_of(name: &str) -> String {
+    let mut segments = Vec::new();
+    let (mut depth, mut start) = (0_usize, 0);
+    let bytes = name.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'<' => depth += 1,
+            b'>' => depth = depth.saturating_sub(1),
+            b':' if depth == 0 && bytes.get(i + 1) == Some(&b':') => {
+                segments.push(&name[start..i]);
+                start = i + 2;
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    // The last segment is the function's own name, and is not part of the module path.
+    let is_type = |s: &&str| s.starts_with('<') || s.starts_with(|c: char| c.is_uppercase());
+    if segments.first().is_some_and(is_type) {
+        return String::new();
+    }
+    while segments.last().is_some_and(is_type) {
+        segments.pop();
+    }
+    segments.join("::")
 }
 
 /// Microseconds with three decimals to nanoseconds.
@@ -218,7 +320,10 @@ impl Rebuild {
                 let kind = kind_name::parse(&event.cat).unwrap_or(FunctionKind::Function);
                 let file = event.args.file.as_deref().unwrap_or("");
                 let line = event.args.line.unwrap_or(0);
-                let function = self.functions.intern(&event.name, kind, file, line);
+                let module_path = event.args.module_path.as_deref();
+                let function = self
+                    .functions
+                    .intern(&event.name, kind, file, line, module_path);
                 let (start, end) = (ns(ts), ns(ts).saturating_add(ns(dur)));
                 self.first_ns = Some(self.first_ns.map_or(start, |f| f.min(start)));
                 self.last_ns = self.last_ns.max(end);
@@ -334,7 +439,7 @@ fn resolve_async(functions: &mut Functions, named: Vec<(String, AsyncSpan)>) -> 
             .position(|f| f.kind == FunctionKind::AsyncFunction && f.name == name)
         {
             Some(i) => i as u32,
-            None => functions.intern(&name, FunctionKind::AsyncFunction, "", 0),
+            None => functions.intern(&name, FunctionKind::AsyncFunction, "", 0, None),
         };
         async_spans.push(span);
     }
@@ -381,4 +486,27 @@ fn nest(mut raw: Vec<RawSpan>) -> Vec<Span> {
         stack.push((spans.len() - 1) as u32);
     }
     spans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::module_of;
+
+    #[test]
+    fn module_paths_are_derived_from_names() {
+        for (name, module) in [
+            ("app::db::query", "app::db"),
+            ("app::db::Pool::get", "app::db"),
+            ("app::parse<K, V>", "app"),
+            ("app::Cache<K, V>::get", "app"),
+            ("demo::<Pool as Source>::get", "demo"),
+            ("app::Map<a::B, c::D>::insert", "app"),
+            ("<app::Pool as Source>::get", ""),
+            ("HashMap<K, V>::get", ""),
+            ("load config", ""),
+            ("main", ""),
+        ] {
+            assert_eq!(module_of(name), module, "{name}");
+        }
+    }
 }

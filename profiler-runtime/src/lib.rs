@@ -78,7 +78,8 @@
 //! | variable | effect |
 //! |---|---|
 //! | `PROFILER_OUTPUT` | path prefix of the files the [`ProfilerGuard`] writes (overrides [`Config::output`]) |
-//! | `PROFILER_FORMATS` | comma-separated formats the guard writes: `chrome`, `speedscope`, `json`, `csv`, `folded` (and `flamegraph`, `icicle` with the `flamegraph` feature) |
+//! | `PROFILER_FORMATS` | comma-separated formats the guard writes: `chrome`, `speedscope`, `json`, `csv`, `folded` (and `flamegraph`, `icicle` with the `flamegraph` feature); an unknown name is an error (see [`Config::init`]) |
+//! | `PROFILER_QUIET` | `1`/`true`/`on`/`yes`: the guard says nothing on stderr at exit unless a file could not be written (overrides [`Config::quiet`]) |
 //! | `PROFILER_ENABLED` | `0`/`false`/`off` starts with recording switched off (read by [`Config::init`]) |
 //! | `PROFILER_BUFFER_EVENTS` | ring capacity in events for each thread |
 //! | `PROFILER_SAMPLE_RATE`, `PROFILER_TAIL_THRESHOLD`, `PROFILER_SLA`, `PROFILER_AGGREGATE` | production modes per request root: see [`sampling`] |
@@ -101,6 +102,7 @@ mod calibration;
 mod clock;
 mod collect;
 mod context;
+mod exit_report;
 pub mod export;
 mod future;
 pub mod import;
@@ -115,6 +117,7 @@ pub mod stats;
 pub mod summary;
 pub mod tree;
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -223,6 +226,7 @@ pub struct Config {
     buffer_events: Option<usize>,
     enabled: Option<bool>,
     collect_interval: Option<Duration>,
+    quiet: bool,
 }
 
 /// How often the background collector started by [`Config::init`] drains the rings, by default.
@@ -243,6 +247,7 @@ impl Config {
             buffer_events: None,
             enabled: None,
             collect_interval: Some(DEFAULT_COLLECT_INTERVAL),
+            quiet: false,
         }
     }
 
@@ -287,40 +292,90 @@ impl Config {
         self
     }
 
+    /// Whether the guard keeps quiet at exit. By default, when it is dropped it says on stderr
+    /// which files it wrote, how many spans they hold and how many events were dropped (with the
+    /// setting that avoids drops); quiet, it says nothing unless a file could not be written.
+    /// `PROFILER_QUIET` overrides it. [`ProfilerGuard::finish`] never prints: it returns the paths.
+    #[must_use]
+    pub fn quiet(mut self, quiet: bool) -> Self {
+        self.quiet = quiet;
+        self
+    }
+
     /// Applies the configuration and the environment, starts the background collector, and
     /// returns the guard that writes the files when dropped (or when [`ProfilerGuard::finish`] is
     /// called).
+    ///
+    /// A variable whose value names nothing valid (`PROFILER_FORMATS=bogus`) is reported on
+    /// stderr, naming the valid values, and the configured setting is kept: the program still
+    /// writes its profile, in the formats of [`formats`](Self::formats) (a typo in the environment
+    /// should neither cost a run its profile nor stop a program, which may be a service). The
+    /// message at exit then lists the files actually written. To fail instead, use
+    /// [`try_init`](Self::try_init).
     pub fn init(mut self) -> ProfilerGuard {
+        if let Err(e) = self.apply_environment() {
+            let kept: Vec<&str> = self.formats.iter().map(|f| f.name()).collect();
+            // The one error of the set-up that has no caller to go to: `init` returns a guard.
+            eprintln!("profiler: {e}; writing {} instead", kept.join(", "));
+        }
+        self.start()
+    }
+
+    /// As [`init`](Self::init), but a variable of the environment that names nothing valid is an
+    /// error, and then nothing is started.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::UnknownFormat`] when `PROFILER_FORMATS` names a format that does not exist
+    /// (or that needs a feature this build lacks).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use profiler_runtime::Config;
+    /// # let dir = std::env::temp_dir().join("profiler-doc-try-init");
+    /// let guard = Config::new().output(dir.join("run")).try_init()?;
+    /// # drop(guard);
+    /// # Ok::<(), profiler_runtime::ConfigError>(())
+    /// ```
+    pub fn try_init(mut self) -> Result<ProfilerGuard, ConfigError> {
+        self.apply_environment()?;
+        Ok(self.start())
+    }
+
+    /// Overrides the configuration with the environment. Every valid variable is applied; the
+    /// first invalid one is returned, its setting left as configured.
+    fn apply_environment(&mut self) -> Result<(), ConfigError> {
         if let Some(prefix) = std::env::var_os("PROFILER_OUTPUT").filter(|v| !v.is_empty()) {
             self.output = PathBuf::from(prefix);
-        }
-        if let Ok(list) = std::env::var("PROFILER_FORMATS") {
-            let parsed: Vec<Format> = list
-                .split(',')
-                .filter_map(|name| {
-                    let name = name.trim().to_ascii_lowercase();
-                    Format::ALL.iter().copied().find(|f| f.name() == name)
-                })
-                .collect();
-            if !parsed.is_empty() {
-                self.formats = parsed;
-            }
-        }
-        if let Some(events) = self.buffer_events {
-            set_buffer_capacity(events);
         }
         if let Ok(ms) = std::env::var("PROFILER_COLLECT_INTERVAL_MS") {
             if let Ok(ms) = ms.trim().parse::<u64>() {
                 self.collect_interval = Some(Duration::from_millis(ms)).filter(|i| !i.is_zero());
             }
         }
-        let env_enabled = std::env::var("PROFILER_ENABLED").ok().map(|v| {
-            !matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "0" | "false" | "off" | "no"
-            )
-        });
-        if self.enabled.or(env_enabled).unwrap_or(true) {
+        if let Some(quiet) = env_flag("PROFILER_QUIET") {
+            self.quiet = quiet;
+        }
+        // Last, being the one that can fail: the others are applied whatever becomes of it.
+        if let Ok(list) = std::env::var("PROFILER_FORMATS") {
+            if let Some(formats) = parse_formats(&list)? {
+                self.formats = formats;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts recording as configured: buffer size, the switch, the background collector.
+    fn start(self) -> ProfilerGuard {
+        if let Some(events) = self.buffer_events {
+            set_buffer_capacity(events);
+        }
+        if self
+            .enabled
+            .or(env_flag("PROFILER_ENABLED"))
+            .unwrap_or(true)
+        {
             enable();
         } else {
             disable();
@@ -349,6 +404,72 @@ impl Config {
             .collect()
     }
 }
+
+/// A yes/no variable: `0`, `false`, `off` or `no` (any case) is no, anything else yes; unset or
+/// empty, `None`.
+fn env_flag(var: &str) -> Option<bool> {
+    let value = std::env::var(var).ok()?;
+    let value = value.trim().to_ascii_lowercase();
+    if value.is_empty() {
+        return None;
+    }
+    Some(!matches!(value.as_str(), "0" | "false" | "off" | "no"))
+}
+
+/// The formats of a `PROFILER_FORMATS` value: names separated by commas, any case, duplicates
+/// written once. `None` when it names none (empty, or only commas): that counts as unset.
+fn parse_formats(list: &str) -> Result<Option<Vec<Format>>, ConfigError> {
+    let mut formats = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let format = Format::from_name(name).ok_or_else(|| ConfigError::UnknownFormat {
+            value: list.to_owned(),
+            name: name.to_owned(),
+        })?;
+        if !formats.contains(&format) {
+            formats.push(format);
+        }
+    }
+    Ok(Some(formats).filter(|f| !f.is_empty()))
+}
+
+/// Why [`Config::try_init`] refused the environment. [`Config::init`] prints it on stderr and
+/// keeps the configured setting instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `PROFILER_FORMATS` names a format that does not exist, or that needs a feature this build
+    /// lacks (`flamegraph`, `icicle`).
+    UnknownFormat {
+        /// The variable's whole value.
+        value: String,
+        /// The first name in it that is not a format.
+        name: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::UnknownFormat { value, name } => {
+                let valid: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+                write!(f, "PROFILER_FORMATS={value:?}: unknown format `{name}`")?;
+                if matches!(name.to_ascii_lowercase().as_str(), "flamegraph" | "icicle") {
+                    write!(
+                        f,
+                        " (it needs the `flamegraph` feature of profiler-runtime, off in this build)"
+                    )?;
+                }
+                write!(
+                    f,
+                    "; valid formats, separated by commas: {}",
+                    valid.join(", ")
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 /// Writes the profile files when the program ends: returned by [`init`] and [`Config::init`].
 /// Keep it alive in `main` (`let _profiler = profiler_runtime::init();`).
@@ -400,7 +521,8 @@ impl BackgroundCollector {
 }
 
 impl ProfilerGuard {
-    /// Flushes and writes the files now, returning their paths.
+    /// Flushes and writes the files now, returning their paths. Prints nothing (the message of
+    /// [`Config::quiet`] is the guard's at exit, when there is no caller left to tell).
     ///
     /// # Errors
     ///
@@ -410,7 +532,15 @@ impl ProfilerGuard {
         if let Some(collector) = self.collector.take() {
             collector.stop();
         }
-        write_files(&self.config, &flush())
+        let mut paths = Vec::new();
+        let mut first_error = None;
+        for (path, result) in write_files(&self.config, &flush()) {
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+            paths.push(path);
+        }
+        first_error.map_or(Ok(paths), Err)
     }
 
     /// The configuration in force (after the environment was applied).
@@ -421,35 +551,64 @@ impl ProfilerGuard {
 
 impl Drop for ProfilerGuard {
     fn drop(&mut self) {
-        if let Some(collector) = self.collector.take() {
+        if self.finished {
+            return;
+        }
+        let collector = self.collector.take();
+        let collected = collector.is_some();
+        if let Some(collector) = collector {
             collector.stop();
         }
-        if !self.finished {
-            if let Err(e) = write_files(&self.config, &flush()) {
-                // At program exit there is no caller left to return the error to; say it once.
-                eprintln!("profiler: {e}");
-            }
+        let profile = flush();
+        let files = write_files(&self.config, &profile);
+        // At program exit there is no caller left to return the paths or the errors to: this is
+        // the one place the library prints, in one block.
+        let report = exit_report::ExitReport {
+            files: &files,
+            spans: profile.span_count(),
+            threads: profile.threads.len(),
+            dropped_events: profile.dropped_events,
+            collected,
+            buffer_events: buffer_capacity(),
+            max_buffered_events: max_buffered_events(),
+            quiet: self.config.quiet,
+        };
+        let text = report.to_string();
+        if !text.is_empty() {
+            eprint!("{text}");
         }
     }
 }
 
-fn write_files(config: &Config, profile: &Profile) -> Result<Vec<PathBuf>, ExportError> {
+/// Writes every format of `config`, each file whatever became of the others.
+fn write_files(config: &Config, profile: &Profile) -> Vec<(PathBuf, Result<(), ExportError>)> {
     let paths = config.output_paths();
+    let mut dir_error = None;
     if let Some(dir) = paths.first().and_then(|p| p.parent()) {
         if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir).map_err(|source| ExportError::Io {
-                path: dir.to_owned(),
-                source,
-            })?;
+            dir_error = std::fs::create_dir_all(dir)
+                .err()
+                .map(|e| (dir.to_owned(), e));
         }
     }
-    let mut first_error = None;
-    for (path, format) in paths.iter().zip(&config.formats) {
-        if let Err(e) = export::export_profile(profile, path, Some(*format)) {
-            first_error.get_or_insert(e);
-        }
-    }
-    first_error.map_or(Ok(paths), Err)
+    paths
+        .into_iter()
+        .zip(&config.formats)
+        .map(|(path, format)| {
+            let result = match &dir_error {
+                // Each file gets the directory's error: creating it would only say "not found".
+                Some((dir, e)) => Err(ExportError::Io {
+                    path: path.clone(),
+                    source: std::io::Error::new(
+                        e.kind(),
+                        format!("cannot create the directory {}: {e}", dir.display()),
+                    ),
+                }),
+                None => export::export_profile(profile, &path, Some(*format)),
+            };
+            (path, result)
+        })
+        .collect()
 }
 
 /// [`Config::new`]`.init()`: writes `profile.trace.json` and `profile.speedscope.json` (or what
@@ -507,5 +666,50 @@ pub mod __private {
         future: F,
     ) -> ProfiledFuture<F> {
         ProfiledFuture::new(site.for_receiver(type_name), future)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_formats, ConfigError, Format};
+
+    #[test]
+    fn format_lists_ignore_case_spaces_and_repeats() {
+        assert_eq!(
+            parse_formats(" CSV,json ,csv,").unwrap(),
+            Some(vec![Format::Csv, Format::Json])
+        );
+        assert_eq!(parse_formats("").unwrap(), None);
+        assert_eq!(parse_formats(" , ").unwrap(), None);
+    }
+
+    #[test]
+    fn an_unknown_format_is_named_with_the_valid_ones() {
+        let e = parse_formats("chrome,bogus,xml").unwrap_err();
+        assert_eq!(
+            e,
+            ConfigError::UnknownFormat {
+                value: "chrome,bogus,xml".to_owned(),
+                name: "bogus".to_owned()
+            }
+        );
+        let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "PROFILER_FORMATS=\"chrome,bogus,xml\": unknown format `bogus`; valid formats, separated by commas: {}",
+                names.join(", ")
+            )
+        );
+    }
+
+    #[cfg(not(feature = "flamegraph"))]
+    #[test]
+    fn a_format_of_a_missing_feature_names_the_feature() {
+        let e = parse_formats("flamegraph").unwrap_err();
+        assert!(
+            e.to_string().contains("needs the `flamegraph` feature"),
+            "{e}"
+        );
     }
 }

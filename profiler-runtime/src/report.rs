@@ -262,7 +262,8 @@ pub enum ReadErrorKind {
         /// What the parser expected.
         message: String,
     },
-    /// The JSON is not a profile of this tool (its `schema` field, if any, is shown).
+    /// The JSON is none of the files this tool reads (a profile JSON, a Chrome trace, a Speedscope
+    /// file); its `schema` or `$schema` field, if any, is shown.
     WrongSchema {
         /// The `schema` value found, if there was one.
         found: Option<String>,
@@ -301,6 +302,19 @@ impl ReadError {
     }
 }
 
+/// The files the tool reads back, as the errors name them.
+struct Readable;
+
+impl fmt::Display for Readable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "expected a profile JSON (\"schema\": {SCHEMA:?}), a Chrome trace (\"traceEvents\") or a Speedscope file (\"$schema\": {:?})",
+            crate::import::SPEEDSCOPE_SCHEMA
+        )
+    }
+}
+
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(path) = &self.path {
@@ -314,12 +328,11 @@ impl fmt::Display for ReadError {
             }
             ReadErrorKind::WrongSchema { found: Some(found) } => write!(
                 f,
-                "not a profile of this tool: schema is {found:?}, expected {SCHEMA:?}"
+                "not a profile of this tool: schema is {found:?}; {Readable}"
             ),
-            ReadErrorKind::WrongSchema { found: None } => write!(
-                f,
-                "not a profile of this tool: no \"schema\": {SCHEMA:?} field (expected a profile JSON or a Chrome trace written by profiler-runtime)"
-            ),
+            ReadErrorKind::WrongSchema { found: None } => {
+                write!(f, "not a profile of this tool: no schema; {Readable}")
+            }
             ReadErrorKind::NewerVersion { found, supported } => write!(
                 f,
                 "written by a newer profiler (format version {found}; this build reads up to version {supported}): upgrade the profiler"

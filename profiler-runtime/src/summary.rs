@@ -54,7 +54,7 @@ pub struct SummaryOptions {
     pub top: usize,
     /// The column the table is sorted by.
     pub sort: SortKey,
-    /// Rows of the hottest-paths list.
+    /// Rows of the hottest-paths list; 0 leaves the list out.
     pub paths: usize,
 }
 
@@ -212,6 +212,10 @@ fn write_hottest_paths<W: Write + ?Sized>(
     options: &SummaryOptions,
     out: &mut W,
 ) -> io::Result<()> {
+    // No rows asked for: no header either, rather than an empty list that reads as "no time".
+    if options.paths == 0 {
+        return Ok(());
+    }
     let tree = &report.call_tree;
     let recorded: u64 = tree.nodes.iter().map(|n| n.self_ns).sum();
     let mut hottest: Vec<usize> = (0..tree.nodes.len())

@@ -196,6 +196,34 @@ fn summary_prints_an_aligned_table_and_the_hottest_paths() {
 }
 
 #[test]
+fn summary_reads_our_speedscope_files() {
+    let dir = fixture("speedscope");
+    let speedscope = dir.join("run.speedscope.json");
+    export_profile(&profile(), &speedscope, None).unwrap();
+    let text = stdout(&profiler(&[&"summary", &speedscope]));
+    let from_trace = stdout(&profiler(&[&"summary", &dir.join("run.trace.json")]));
+    assert!(text.starts_with("app (pid 0)"), "{text}");
+    assert!(text.contains("threads: main (tid 1, 7 spans)"), "{text}");
+    // The same table and paths as from the trace, but for the async function, whose kind the
+    // format does not keep, and the registered function never called, which it does.
+    let plain = |text: &str| -> Vec<String> {
+        table(text)
+            .iter()
+            .filter(|r| !r.contains("app::fetch") && !r.contains("app::unused"))
+            .map(|r| (*r).to_owned())
+            .collect()
+    };
+    assert_eq!(plain(&text), plain(&from_trace), "{text}");
+    assert!(table(&text).iter().any(|r| r.ends_with("  app::unused")));
+    let paths = |text: &str| text[text.find("hottest paths").unwrap()..].to_owned();
+    assert_eq!(paths(&text), paths(&from_trace));
+    // And it converts like a trace.
+    let csv = dir.join("from-speedscope.csv");
+    stdout(&profiler(&[&"convert", &speedscope, &csv]));
+    assert!(module_paths(&csv).iter().all(|(_, module)| module == "app"));
+}
+
+#[test]
 fn summary_sorts_and_limits() {
     let dir = fixture("sort");
     let text = stdout(&profiler(&[
@@ -219,6 +247,29 @@ fn summary_sorts_and_limits() {
         &"1",
     ]));
     assert!(table(&text)[0].ends_with("app::main"));
+
+    let text = stdout(&profiler(&[
+        &"summary",
+        &dir.join("run.json"),
+        &"--paths",
+        &"1",
+    ]));
+    let paths = &text[text.find("hottest paths by self time:\n").unwrap()..];
+    assert_eq!(paths.lines().count(), 2, "{paths}");
+    assert!(paths.ends_with("1x  app::main > app::render > app::draw \"fast\"\n"));
+    // 0 leaves the list out, rather than claiming that no time was recorded.
+    let text = stdout(&profiler(&[
+        &"summary",
+        &dir.join("run.json"),
+        &"--paths",
+        &"0",
+    ]));
+    assert!(!text.contains("hottest paths"), "{text}");
+    assert!(!text.contains("no time recorded"), "{text}");
+    assert!(
+        text.ends_with("(1 registered function was never called)\n"),
+        "{text}"
+    );
 
     let bad = profiler(&[&"summary", &dir.join("run.json"), &"--sort", &"speed"]);
     assert_eq!(bad.status.code(), Some(2));
@@ -261,6 +312,51 @@ fn convert_writes_the_format_of_the_output_name() {
     assert_eq!(speedscope["profiles"][0]["type"], "evented");
 }
 
+/// The `module_path` column of a CSV, by function name.
+fn module_paths(csv_path: &Path) -> Vec<(String, String)> {
+    let mut reader = csv::Reader::from_path(csv_path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let name = headers.iter().position(|h| h == "name").unwrap();
+    let module = headers.iter().position(|h| h == "module_path").unwrap();
+    let mut rows: Vec<(String, String)> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[name].to_owned(), r[module].to_owned())
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn csv_converted_from_a_trace_has_the_module_paths() {
+    let dir = fixture("module-path");
+    let from_trace = dir.join("from-trace.csv");
+    stdout(&profiler(&[
+        &"convert",
+        &dir.join("run.trace.json"),
+        &from_trace,
+    ]));
+    let rows = module_paths(&from_trace);
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    for (name, module) in &rows {
+        assert_eq!(module, "app", "{name}");
+    }
+    // A trace that does not carry them (another tool's, or an older one): derived from the
+    // names, which here gives the same.
+    let trace = std::fs::read_to_string(dir.join("run.trace.json")).unwrap();
+    assert!(trace.contains(",\"module_path\":\"app\""));
+    let bare = write(
+        &dir,
+        "bare.trace.json",
+        trace.replace(",\"module_path\":\"app\"", "").as_bytes(),
+    );
+    let from_bare = dir.join("from-bare.csv");
+    stdout(&profiler(&[&"convert", &bare, &from_bare]));
+    assert_eq!(module_paths(&from_bare), rows);
+}
+
 #[test]
 fn convert_refuses_timeline_formats_from_a_profile_json() {
     let dir = fixture("timeline");
@@ -270,7 +366,14 @@ fn convert_refuses_timeline_formats_from_a_profile_json() {
     assert!(message.contains("timeline"), "{message}");
     assert!(!out.exists());
     let output = profiler(&[&"convert", &dir.join("run.json"), &dir.join("out.unknown")]);
-    fails_cleanly(&output, "out.unknown");
+    let message = fails_cleanly(&output, "out.unknown");
+    assert!(
+        message.contains(
+            "give --format with one of chrome, speedscope, json, csv, folded, flamegraph, icicle"
+        ),
+        "{message}"
+    );
+    assert!(message.contains(".trace.json, "), "{message}");
 }
 
 #[test]
@@ -332,7 +435,6 @@ fn bad_input_files_fail_with_one_line_and_exit_code_1() {
             .unwrap()
             .replacen("\"version\": 1", "\"version\": 2", 1);
     export_profile(&profile(), dir.join("run.csv"), Some(Format::Csv)).unwrap();
-    export_profile(&profile(), dir.join("run.speedscope.json"), None).unwrap();
     let cases = [
         (dir.join("missing.json"), "cannot read"),
         (write(&dir, "empty.json", b""), "truncated"),
@@ -346,8 +448,8 @@ fn bad_input_files_fail_with_one_line_and_exit_code_1() {
         ),
         (dir.join("run.csv"), "not valid JSON"),
         (
-            dir.join("run.speedscope.json"),
-            "not a profile of this tool",
+            write(&dir, "other.json", br#"{"schema": "other-tool"}"#),
+            "not a profile of this tool: schema is \"other-tool\"; expected a profile JSON (\"schema\": \"profiler-profile\"), a Chrome trace (\"traceEvents\") or a Speedscope file",
         ),
         (write(&dir, "newer.json", newer.as_bytes()), "newer"),
     ];

@@ -336,3 +336,81 @@ fn baseline_save_runs_the_command_and_compare_can_keep_build_a() {
         text(&again.stderr)
     );
 }
+
+/// A baseline file of `runs` runs of one function, `app::work`, 10 calls a run, with these
+/// median times per call.
+fn baseline_file(path: &Path, p50_ns: &[u64]) {
+    let runs = p50_ns.len();
+    let per_run = |f: &dyn Fn(u64) -> u64| -> Vec<u64> { p50_ns.iter().map(|&t| f(t)).collect() };
+    let rest = serde_json::json!({
+        "version": 1,
+        "created_unix_s": 1_795_000_000,
+        "fingerprint": {
+            "tool": "profiler-runtime 0.1.0",
+            "workload": "noisy",
+            "machine": {"cpu_model": "cpu", "cores": 2, "memory_mib": 1024, "os": "linux x86_64"},
+            "build": {"rustc": "rustc", "target": "x86_64-unknown-linux-gnu", "profile": "release", "features": "enable"},
+            "source": {"commit": null, "dirty": null}
+        },
+        "runs": runs,
+        "functions": [{
+            "name": "app::work",
+            "kind": "function",
+            "calls": vec![10; runs],
+            "total_ns": per_run(&|t| t * 10),
+            "self_ns": per_run(&|t| t * 10),
+            "mean_ns": per_run(&|t| t),
+            "p50_ns": per_run(&|t| t),
+            "p99_ns": per_run(&|t| t)
+        }]
+    });
+    // `schema` first, as the tool writes it: `compare` tells baselines by their first bytes.
+    let text = serde_json::to_string(&rest).unwrap();
+    let baseline = format!("{{\"schema\":\"profiler-baseline\",{}", &text[1..]);
+    std::fs::write(path, baseline).unwrap();
+}
+
+#[test]
+fn detectable_slowdown_is_capped_and_explained_when_the_runs_cannot_see_one() {
+    let dir = temp_dir("detectable");
+    let (base, new) = (dir.join("base.json"), dir.join("new.json"));
+    // Two runs a side, a threefold spread: nothing short of a huge slowdown could be flagged
+    // (uncapped, the figure was +5640159993.7%).
+    baseline_file(&base, &[100_000, 300_000]);
+    baseline_file(&new, &[200_000, 210_000]);
+    let out = profiler()
+        .arg("compare")
+        .arg(&base)
+        .arg(&new)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let row = stdout.lines().find(|l| l.starts_with("app::work")).unwrap();
+    assert!(row.ends_with(" >+1000.0%"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "note: 1 function(s) could only be flagged for a slowdown above +1000.0% (detectable >+1000.0%): too few runs for their run-to-run noise; add runs (--runs N)"
+        ),
+        "{stdout}"
+    );
+    // Steady runs: the figure itself.
+    baseline_file(&base, &[100_000, 100_100, 99_900, 100_050, 99_950]);
+    baseline_file(&new, &[100_000, 100_100, 99_900, 100_050, 99_950]);
+    let out = profiler()
+        .arg("compare")
+        .arg(&base)
+        .arg(&new)
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    let row = stdout.lines().find(|l| l.starts_with("app::work")).unwrap();
+    let detectable = row.split_whitespace().last().unwrap();
+    let percent: f64 = detectable
+        .trim_start_matches('+')
+        .trim_end_matches('%')
+        .parse()
+        .unwrap_or_else(|_| panic!("a percentage: {row}"));
+    assert!(percent > 0.0 && percent < 1000.0, "{stdout}");
+    assert!(!stdout.contains("could only be flagged"), "{stdout}");
+}

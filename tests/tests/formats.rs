@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use profiler_runtime::export::{
     export_profile, unescape_frame, write_csv, write_flamegraph, write_folded, write_profile_json,
-    ExportError, FlamegraphOptions, Format, CSV_COLUMNS,
+    write_speedscope, ExportError, FlamegraphOptions, Format, CSV_COLUMNS,
 };
-use profiler_runtime::import::{load_saved, read_chrome_trace, SavedProfile};
+use profiler_runtime::import::{load_saved, read_chrome_trace, read_speedscope, SavedProfile};
 use profiler_runtime::report::{ProfileReport, ReadErrorKind};
 use profiler_runtime::stats::function_stats;
 use profiler_runtime::{FunctionKind, Profile};
@@ -366,9 +366,106 @@ fn saved_files_are_told_apart_by_content() {
         SavedProfile::Timeline(p) => assert_eq!(p.span_count(), profile.span_count()),
         SavedProfile::Report(_) => panic!("a trace is a timeline"),
     }
-    let e = load_saved(dir.join("a.speedscope.json")).unwrap_err();
+    match load_saved(dir.join("a.speedscope.json")).unwrap() {
+        SavedProfile::Timeline(p) => assert_eq!(p.span_count(), profile.span_count()),
+        SavedProfile::Report(_) => panic!("a Speedscope file is a timeline"),
+    }
+    std::fs::write(
+        dir.join("other.json"),
+        br#"{"schema": "other-tool", "data": []}"#,
+    )
+    .unwrap();
+    let e = load_saved(dir.join("other.json")).unwrap_err();
     assert!(
-        matches!(e.kind(), ReadErrorKind::WrongSchema { found: Some(s) } if s.contains("speedscope"))
+        matches!(e.kind(), ReadErrorKind::WrongSchema { found: Some(s) } if s == "other-tool"),
+        "{e}"
+    );
+    for readable in ["profile JSON", "Chrome trace", "Speedscope file"] {
+        assert!(e.to_string().contains(readable), "{e}");
+    }
+}
+
+#[test]
+fn speedscope_files_read_back_into_the_same_threads_and_statistics() {
+    let profile = awkward_profile();
+    let mut file = Vec::new();
+    write_speedscope(&profile, &mut file).unwrap();
+    let back = read_speedscope(&file).unwrap();
+    back.validate().unwrap();
+    assert_eq!(back.render_tree(), profile.render_tree());
+    let threads = |p: &Profile| -> Vec<(u32, String, u64)> {
+        p.threads
+            .iter()
+            .map(|t| (t.tid, t.name.clone(), t.dropped_events))
+            .collect()
+    };
+    assert_eq!(threads(&back), threads(&profile));
+    assert_eq!(
+        (back.start_ns, back.end_ns, back.process_name.as_str()),
+        (
+            profile.start_ns,
+            profile.end_ns,
+            profile.process_name.as_str()
+        )
+    );
+    // Every function, called or not, with its statistics; the file keeps no kinds, so an async
+    // function's polls come back as a plain function's calls (and its p99 is of its polls, not
+    // of its lifetimes, which the file does not keep).
+    let key = |p: &Profile| -> BTreeMap<String, (u64, u64, u64)> {
+        function_stats(p)
+            .into_iter()
+            .map(|f| (f.name, (f.calls, f.total_ns, f.self_ns)))
+            .collect()
+    };
+    assert_eq!(key(&back), key(&profile));
+}
+
+#[test]
+fn sampled_speedscope_profiles_become_spans() {
+    // Another tool's file: two frames, samples of 1 ms.
+    let file = br#"{"$schema": "https://www.speedscope.app/file-format-schema.json",
+        "shared": {"frames": [{"name": "app::main"}, {"name": "app::db::Pool::get"}]},
+        "profiles": [{"type": "sampled", "name": "CPU 0", "unit": "milliseconds",
+            "startValue": 0, "endValue": 4,
+            "samples": [[0], [0, 1], [0, 1], [0]], "weights": [1, 1, 1, 1]}]}"#;
+    let profile = read_speedscope(file).unwrap();
+    profile.validate().unwrap();
+    assert_eq!(
+        profile.render_tree(),
+        "thread CPU 0\n  app::main\n    app::db::Pool::get\n"
+    );
+    let spans = &profile.threads[0].spans;
+    assert_eq!(
+        (
+            spans[0].start_ns,
+            spans[0].end_ns,
+            spans[1].start_ns,
+            spans[1].end_ns
+        ),
+        (0, 4_000_000, 1_000_000, 3_000_000)
+    );
+    assert_eq!(profile.function(spans[1].function).module_path, "app::db");
+
+    let bytes = br#"{"$schema": "https://www.speedscope.app/file-format-schema.json",
+        "shared": {"frames": [{"name": "a"}]},
+        "profiles": [{"type": "sampled", "name": "heap", "unit": "bytes",
+            "startValue": 0, "endValue": 4, "samples": [[0]], "weights": [4]}]}"#;
+    let e = read_speedscope(bytes).unwrap_err();
+    assert!(
+        e.to_string().contains("\"bytes\", not a unit of time"),
+        "{e}"
+    );
+    let unbalanced = br#"{"$schema": "https://www.speedscope.app/file-format-schema.json",
+        "shared": {"frames": [{"name": "a"}, {"name": "b"}]},
+        "profiles": [{"type": "evented", "name": "t", "unit": "nanoseconds",
+            "startValue": 0, "endValue": 9,
+            "events": [{"type": "O", "frame": 0, "at": 0}, {"type": "O", "frame": 1, "at": 1},
+                       {"type": "C", "frame": 0, "at": 2}]}]}"#;
+    let e = read_speedscope(unbalanced).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("closes frame 0 while frame 1 is open"),
+        "{e}"
     );
 }
 

@@ -64,6 +64,8 @@ pub struct AlternatingRuns {
 ///
 /// - `PROFILER_OUTPUT` ([`OUTPUT_ENV`]) to a path prefix in a fresh, empty directory of its own,
 /// - `PROFILER_FORMATS` to `json`,
+/// - `PROFILER_QUIET` to `1`, so that the guard's message at exit does not bury the last lines of
+///   a failed run's stderr, which the error quotes,
 ///
 /// and after the process exits with status 0, reads the one `.json` file it left in that
 /// directory: a profile JSON. A program that keeps a [`ProfilerGuard`](crate::ProfilerGuard)
@@ -140,6 +142,7 @@ fn run_once(
         .args(&command.args)
         .env(OUTPUT_ENV, dir.join("profile"))
         .env("PROFILER_FORMATS", "json")
+        .env("PROFILER_QUIET", "1")
         .stdin(Stdio::null())
         .output()
         .map_err(|e| err(AbbaProblem::Spawn(e)))?;

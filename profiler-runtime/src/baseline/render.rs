@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::detect::{Comparison, FunctionVerdict, Regression, SkipReason, Verdict};
+use super::detect::{Comparison, FunctionVerdict, Regression, SkipReason, TimeResult, Verdict};
 
 /// How [`Comparison::write`] formats a comparison.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -44,6 +44,25 @@ fn ns(value: f64) -> String {
 
 fn pct(fraction: f64) -> String {
     format!("{:+.1}%", fraction * 100.0)
+}
+
+/// The largest detectable slowdown written as it is: +1000%, an elevenfold time. Past it the
+/// figure only says that no realistic slowdown can be seen (with two runs a side, `t` at the
+/// strictest level is in the hundreds and `exp(t * se)` reaches millions of percent), so the cell
+/// shows the cap, `>+1000.0%`, and the findings say why.
+const DETECTABLE_CAP: f64 = 10.0;
+
+/// Whether a function's runs are too few or too noisy to flag any realistic slowdown.
+fn undetectable(t: &TimeResult) -> bool {
+    !t.min_detectable.is_finite() || t.min_detectable > DETECTABLE_CAP
+}
+
+fn detectable_cell(t: &TimeResult) -> String {
+    if undetectable(t) {
+        format!(">{}", pct(DETECTABLE_CAP))
+    } else {
+        pct(t.min_detectable)
+    }
 }
 
 fn verdict_name(v: Verdict) -> &'static str {
@@ -88,7 +107,7 @@ fn row(f: &FunctionVerdict) -> [String; 10] {
             pct(t.ratio - 1.0),
             pct(t.lower - 1.0),
             pct(t.threshold),
-            pct(t.min_detectable),
+            detectable_cell(t),
         ),
         None => Default::default(),
     };
@@ -199,6 +218,18 @@ fn summary_lines(c: &Comparison) -> Vec<String> {
     if skipped_short > 0 {
         lines.push(format!(
             "note: {skipped_short} function(s) too short to measure reliably were not tested for time"
+        ));
+    }
+    let blind = c
+        .functions
+        .iter()
+        .filter(|f| f.time.as_ref().is_some_and(undetectable))
+        .count();
+    if blind > 0 {
+        lines.push(format!(
+            "note: {blind} function(s) could only be flagged for a slowdown above {} (detectable >{}): too few runs for their run-to-run noise; add runs (--runs N) or reduce the noise",
+            pct(DETECTABLE_CAP),
+            pct(DETECTABLE_CAP)
         ));
     }
     let idle = c.functions.iter().filter(|f| never_called(f)).count();

@@ -1,5 +1,5 @@
-//! `profiler`: summarise, convert and draw saved profiles (a profile JSON or a Chrome trace
-//! written by `profiler-runtime`), and gate CI on regressions (`baseline save`, `compare`). A
+//! `profiler`: summarise, convert and draw saved profiles (a profile JSON, a Chrome trace or a
+//! Speedscope file written by `profiler-runtime`), and gate CI on regressions (`baseline save`, `compare`). A
 //! thin wrapper over the library; errors are one line on stderr and exit code 1 (2 for bad
 //! arguments). `compare` exits 0 when clean, 1 on a regression, 2 on any error.
 
@@ -18,8 +18,8 @@ mod gate;
 
 /// Summarise, convert and draw profiles saved by profiler-runtime.
 ///
-/// Inputs are a profile JSON (`.json`) or a Chrome trace (`.trace.json`); the kind is read from
-/// the content.
+/// Inputs are a profile JSON (`.json`), a Chrome trace (`.trace.json`) or a Speedscope file
+/// (`.speedscope.json`); the kind is read from the content.
 #[derive(Debug, Parser)]
 #[command(name = "profiler", version)]
 struct Cli {
@@ -53,14 +53,14 @@ enum ProfileCommand {
         /// The column the table is sorted by.
         #[arg(long, value_enum, default_value_t = Sort::SelfTime)]
         sort: Sort,
-        /// Rows of the hottest-paths list.
+        /// Rows of the hottest-paths list (0: leave the list out).
         #[arg(long, default_value_t = 10)]
         paths: usize,
     },
     /// Convert a saved profile to another format (chosen by OUT's name, or --format).
     ///
-    /// From a profile JSON: json, csv, folded, flamegraph, icicle. From a Chrome trace: all of
-    /// those, plus chrome and speedscope.
+    /// From a profile JSON: json, csv, folded, flamegraph, icicle. From a Chrome trace or a
+    /// Speedscope file: all of those, plus chrome and speedscope.
     Convert {
         /// The saved profile.
         input: PathBuf,
@@ -112,12 +112,16 @@ impl From<Sort> for SortKey {
     }
 }
 
+/// The values `--format` takes.
+fn format_names() -> Vec<&'static str> {
+    Format::ALL.iter().map(|f| f.name()).collect()
+}
+
 fn parse_format(name: &str) -> Result<Format, String> {
     Format::from_name(name).ok_or_else(|| {
-        let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
         format!(
             "unknown format `{name}`; expected one of {}",
-            names.join(", ")
+            format_names().join(", ")
         )
     })
 }
@@ -169,6 +173,17 @@ fn run(command: ProfileCommand) -> Result<(), String> {
                 SavedProfile::Report(report) => export_profile(report, &output, format),
             };
             result.map_err(|e| match e {
+                // The library's message cannot name the option that settles it.
+                ExportError::UnknownFormat { path } => format!(
+                    "cannot tell the format of {} from its name: end it in {}, or give --format with one of {}",
+                    path.display(),
+                    Format::ALL
+                        .iter()
+                        .flat_map(|f| f.extensions().iter().copied())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    format_names().join(", ")
+                ),
                 ExportError::NeedsTimeline { format, .. } => format!(
                     "{} is a profile JSON, which keeps statistics and the call tree but not the timeline that {format} needs: convert the run's .trace.json instead",
                     input.display()

@@ -1,5 +1,7 @@
 //! Chrome Tracing (Trace Event Format), JSON object form.
 //!
+//! Each span's `args` carry its function's source `file`, `line` and `module_path`, so that the
+//! trace can be read back ([`import`](crate::import)) with all that a profile knows of it.
 //! Spans are complete (`X`) events with `ts`/`dur` in microseconds carrying three decimals, so
 //! nanoseconds survive exactly; `displayTimeUnit` is `ns` so that `chrome://tracing` nests at that
 //! precision too. Readers such as Speedscope compute an `X` event's end as `ts + dur` in `f64`
@@ -23,7 +25,9 @@ use crate::profile::{Profile, Span, ThreadTimeline};
 ///
 /// Any error of `out`.
 pub fn write_chrome_trace<W: Write + ?Sized>(profile: &Profile, out: &mut W) -> io::Result<()> {
-    // Per-function prefix, escaped once: `"name":"...","cat":"...","args":{"file":...,"line":N`
+    // Per-function prefix, escaped once:
+    // `"name":"...","cat":"...","args":{"file":...,"line":N,"module_path":...` (the module path
+    // only when known; it is what lets the import give CSV and JSON conversions that column).
     let prefixes: Vec<Vec<u8>> = profile
         .functions
         .iter()
@@ -36,6 +40,10 @@ pub fn write_chrome_trace<W: Write + ?Sized>(profile: &Profile, out: &mut W) -> 
             v.extend(quoted(&f.file));
             v.extend(b",\"line\":");
             v.extend(itoa::Buffer::new().format(f.line).as_bytes());
+            if !f.module_path.is_empty() {
+                v.extend(b",\"module_path\":");
+                v.extend(quoted(&f.module_path));
+            }
             v
         })
         .collect();

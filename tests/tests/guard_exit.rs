@@ -1,0 +1,186 @@
+//! What the guard says on stderr when the program ends, and what it does with a bad
+//! `PROFILER_FORMATS`: checked on a real program (`src/bin/guard_exit.rs`) run as a child
+//! process, the only way to read its stderr.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A fresh, empty folder for one test.
+fn temp_dir(test: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("profiler-guard-exit-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs the program recording `calls` calls, with `PROFILER_OUTPUT=<output>` and `env`; returns
+/// its stderr after checking that it exited with 0.
+fn run(output: &Path, calls: u64, env: &[(&str, &str)]) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_guard_exit"));
+    command
+        .arg(calls.to_string())
+        .env("PROFILER_OUTPUT", output);
+    // The test's own environment must not change what the program does.
+    for var in [
+        "PROFILER_FORMATS",
+        "PROFILER_QUIET",
+        "PROFILER_BUFFER_EVENTS",
+        "PROFILER_COLLECT_INTERVAL_MS",
+        "PROFILER_ENABLED",
+    ] {
+        command.env_remove(var);
+    }
+    command.envs(env.iter().copied());
+    let out = command.output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{}: {stderr}", out.status);
+    stderr
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn at_exit_says_where_the_files_went_and_what_they_hold() {
+    let dir = temp_dir("default");
+    let prefix = dir.join("run");
+    let stderr = run(&prefix, 25, &[]);
+    let trace = dir.join("run.trace.json");
+    let speedscope = dir.join("run.speedscope.json");
+    assert_eq!(
+        stderr,
+        format!(
+            "profiler: 25 spans on 1 thread, no events dropped\n\
+             profiler: wrote {}\n\
+             profiler: wrote {}\n",
+            trace.display(),
+            speedscope.display()
+        )
+    );
+    assert_eq!(files_in(&dir), ["run.speedscope.json", "run.trace.json"]);
+}
+
+#[test]
+fn quiet_says_nothing_and_still_writes() {
+    for (var, value) in [("PROFILER_QUIET", "1"), ("PROFILER_QUIET", "true")] {
+        let dir = temp_dir(&format!("quiet-{value}"));
+        let stderr = run(&dir.join("run"), 5, &[(var, value)]);
+        assert_eq!(stderr, "", "{var}={value}");
+        assert_eq!(files_in(&dir), ["run.speedscope.json", "run.trace.json"]);
+    }
+    let dir = temp_dir("quiet-0");
+    let stderr = run(&dir.join("run"), 5, &[("PROFILER_QUIET", "0")]);
+    assert!(stderr.starts_with("profiler: 5 spans"), "{stderr}");
+}
+
+#[test]
+fn dropped_events_are_reported_with_the_setting_that_avoids_them() {
+    let dir = temp_dir("dropped");
+    // A ring of 16 events and no collector to drain it: most of the 1000 calls are dropped.
+    let stderr = run(
+        &dir.join("run"),
+        1000,
+        &[
+            ("PROFILER_BUFFER_EVENTS", "16"),
+            ("PROFILER_COLLECT_INTERVAL_MS", "0"),
+        ],
+    );
+    let first = stderr.lines().next().unwrap();
+    assert!(first.contains("events DROPPED"), "{stderr}");
+    let dropped: u64 = first
+        .split(", ")
+        .nth(1)
+        .and_then(|d| d.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a count of dropped events: {first}"));
+    let spans: u64 = first["profiler: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Each call is an enter and an exit: recorded and dropped calls make up the 1000.
+    assert_eq!(spans + dropped / 2, 1000, "{stderr}");
+    assert!(
+        stderr.contains("PROFILER_BUFFER_EVENTS (now 16 per thread)")
+            && stderr.contains("PROFILER_COLLECT_INTERVAL_MS"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn formats_from_the_environment_are_the_files_written() {
+    let dir = temp_dir("formats");
+    let stderr = run(
+        &dir.join("run"),
+        3,
+        &[("PROFILER_FORMATS", "CSV, json,csv")],
+    );
+    assert_eq!(files_in(&dir), ["run.csv", "run.json"]);
+    assert!(stderr.ends_with(&format!(
+        "profiler: wrote {}\nprofiler: wrote {}\n",
+        dir.join("run.csv").display(),
+        dir.join("run.json").display()
+    )));
+}
+
+#[test]
+fn an_unknown_format_is_an_error_naming_the_valid_ones_and_the_profile_is_still_written() {
+    let dir = temp_dir("bogus");
+    let stderr = run(&dir.join("run"), 3, &[("PROFILER_FORMATS", "chrome,bogus")]);
+    let first = stderr.lines().next().unwrap();
+    assert!(
+        first.starts_with("profiler: PROFILER_FORMATS=\"chrome,bogus\": unknown format `bogus`"),
+        "{stderr}"
+    );
+    for name in [
+        "chrome",
+        "speedscope",
+        "json",
+        "csv",
+        "folded",
+        "flamegraph",
+        "icicle",
+    ] {
+        assert!(first.contains(name), "{name}: {first}");
+    }
+    assert!(
+        first.ends_with("; writing chrome, speedscope instead"),
+        "{first}"
+    );
+    // Not half applied: the configured formats, and the exit message says so.
+    assert_eq!(files_in(&dir), ["run.speedscope.json", "run.trace.json"]);
+    assert!(stderr.contains("profiler: wrote "), "{stderr}");
+}
+
+#[test]
+fn a_file_that_cannot_be_written_is_reported_with_its_error() {
+    let dir = temp_dir("unwritable");
+    // The output's folder is a file: neither the folder nor the files can be created.
+    let blocker = dir.join("blocker");
+    std::fs::write(&blocker, b"").unwrap();
+    let stderr = run(
+        &blocker.join("run"),
+        3,
+        &[("PROFILER_FORMATS", "chrome,csv")],
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    for (line, name) in lines.iter().zip(["run.trace.json", "run.csv"]) {
+        assert!(
+            line.starts_with(&format!(
+                "profiler: cannot write {}: cannot create the directory {}",
+                blocker.join(name).display(),
+                blocker.display()
+            )),
+            "{line}"
+        );
+    }
+}
