@@ -132,9 +132,10 @@ pub use registry::{registered_functions, FunctionInfo, FunctionKind};
 
 /// Instruments a function, a method, every method of an `impl` block, or an `async fn`.
 ///
-/// See the crate documentation of `profiler-macros` re-exported here, and the book's reference.
+/// See the crate documentation of `profiler-runtime-macros` re-exported here, and the book's
+/// reference.
 /// With the `enable` feature off, the item is returned exactly as written.
-pub use profiler_macros::profile;
+pub use profiler_runtime_macros::profile;
 
 use export::{ExportError, Format};
 
