@@ -91,6 +91,8 @@
 //! on a background thread ([`alert`]); and Prometheus metrics, served on `/metrics` with the
 //! `metrics-server` feature ([`prometheus`]). `docs/production.md` has the measured overheads.
 #![warn(missing_docs)]
+// docs.rs builds with `--cfg docsrs` (see Cargo.toml): each item then shows the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod aggregate;
 pub mod alert;
@@ -152,6 +154,8 @@ use export::{ExportError, Format};
 ///
 /// With the `enable` feature off it expands to nothing.
 #[cfg(feature = "enable")]
+// Not "available on `enable` only": without the feature, the definition below expands to nothing.
+#[cfg_attr(docsrs, doc(auto_cfg = false))]
 #[macro_export]
 macro_rules! profile_scope {
     ($name:literal) => {
