@@ -92,6 +92,8 @@
 //! on a background thread ([`alert`]); and Prometheus metrics, served on `/metrics` with the
 //! `metrics-server` feature ([`prometheus`]). `docs/production.md` has the measured overheads.
 #![warn(missing_docs)]
+// docs.rs builds with `--cfg docsrs` (see Cargo.toml): each item then shows the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod aggregate;
 pub mod alert;
@@ -135,9 +137,10 @@ pub use registry::{registered_functions, FunctionInfo, FunctionKind};
 
 /// Instruments a function, a method, every method of an `impl` block, or an `async fn`.
 ///
-/// See the crate documentation of `profiler-macros` re-exported here, and the book's reference.
+/// See the crate documentation of `profiler-runtime-macros` re-exported here, and the book's
+/// reference.
 /// With the `enable` feature off, the item is returned exactly as written.
-pub use profiler_macros::profile;
+pub use profiler_runtime_macros::profile;
 
 use export::{ExportError, Format};
 
@@ -158,6 +161,8 @@ use export::{ExportError, Format};
 /// With the `enable` feature off it expands to those checks only (a constant, evaluated by the
 /// compiler): no code runs.
 #[cfg(feature = "enable")]
+// Not "available on `enable` only": without the feature, the definition below expands to nothing.
+#[cfg_attr(docsrs, doc(auto_cfg = false))]
 #[macro_export]
 macro_rules! profile_scope {
     ($name:literal) => {

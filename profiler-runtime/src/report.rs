@@ -11,7 +11,7 @@
 //!   "run": {
 //!     "tool": "profiler-runtime 0.1.0",
 //!     "process_name": "my_app", "pid": 4242, "host": "build-7",    host may be null
-//!     "started": "2026-11-25T06:24:23.123456789Z",                  UTC, RFC 3339
+//!     "started": "2026-11-25T08:24:23.123456789Z",                  UTC, RFC 3339
 //!     "start_unix_ns": 1795595063123456789, "duration_ns": 1500000,
 //!     "start_ns": 0, "end_ns": 1500000, "epoch_unix_ns": ...,     on the profiler's clock
 //!     "clock": { "kind": "tsc", "ticks_per_second": 2999999000.0 },
@@ -19,7 +19,7 @@
 //!     "threads": [ { "tid": 1, "name": "main", "dropped_events": 0, "exited": false, "spans": 12 } ]
 //!   },
 //!   "functions": [ FunctionStats, ... ],   see `stats::FunctionStats`; index = function id
-//!   "call_tree": [ CallNode, ... ]         see `tree::CallNode`; pre-order, `function` indexes `functions`
+//!   "call_tree": { "nodes": [ CallNode, ... ] }   see `tree::CallNode`; pre-order, `function` indexes `functions`
 //! }
 //! ```
 //!
