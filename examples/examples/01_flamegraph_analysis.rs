@@ -7,8 +7,8 @@
 //! under `$PROFILER_OUTPUT`). Open the SVG in a browser: click a frame to zoom, search to highlight.
 
 use profiler_examples::{logs, output_prefix};
+use profiler_runtime::analyze::stats::function_stats;
 use profiler_runtime::export::{export_profile, Format};
-use profiler_runtime::stats::function_stats;
 
 // ANCHOR: main
 fn main() {

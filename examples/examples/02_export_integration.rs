@@ -9,9 +9,9 @@
 use std::fmt::Write as _;
 
 use profiler_examples::output_prefix;
+use profiler_runtime::analyze::report::ProfileReport;
 use profiler_runtime::export::{export_profile, Format};
 use profiler_runtime::profile_scope;
-use profiler_runtime::report::ProfileReport;
 
 /// A small expression evaluator: tokenise, then evaluate recursively (so the profile shows
 /// recursion merged into one inclusive time).

@@ -15,7 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use profiler_runtime::export::{export_profile, Format};
-use profiler_runtime::{aggregate, alert, profile_scope, prometheus, sampling, ProfileContext};
+use profiler_runtime::{
+    production::aggregate, production::alert, production::prometheus, production::sampling,
+    profile_scope, ProfileContext,
+};
 
 const WORKERS: usize = 4;
 const REQUESTS_PER_WORKER: u64 = 200;

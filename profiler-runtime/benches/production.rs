@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion};
-use profiler_runtime::{aggregate, sampling, ProfileContext};
+use profiler_runtime::{production::aggregate, production::sampling, ProfileContext};
 
 /// Spends roughly `rounds` * 4 ns computing.
 #[inline(always)]

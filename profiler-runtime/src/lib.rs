@@ -82,58 +82,48 @@
 //! | `PROFILER_QUIET` | `1`/`true`/`on`/`yes`: the guard says nothing on stderr at exit unless a file could not be written (overrides [`Config::quiet`]) |
 //! | `PROFILER_ENABLED` | `0`/`false`/`off` starts with recording switched off (read by [`Config::init`]) |
 //! | `PROFILER_BUFFER_EVENTS` | ring capacity in events for each thread |
-//! | `PROFILER_SAMPLE_RATE`, `PROFILER_TAIL_THRESHOLD`, `PROFILER_SLA`, `PROFILER_AGGREGATE` | production modes per request root: see [`sampling`] |
+//! | `PROFILER_SAMPLE_RATE`, `PROFILER_TAIL_THRESHOLD`, `PROFILER_SLA`, `PROFILER_AGGREGATE` | production modes per request root: see [`sampling`](production::sampling) |
 //!
 //! # In production
 //!
 //! Requests begun with [`ProfileContext::request`] follow a per-root policy: head sampling and
-//! tail (slow-request) profiling ([`sampling`]), with a flight recorder of the last slow
-//! requests; always-on per-root and per-function latency histograms ([`aggregate`]); SLA alerts
-//! on a background thread ([`alert`]); and Prometheus metrics, served on `/metrics` with the
-//! `metrics-server` feature ([`prometheus`]). `docs/production.md` has the measured overheads.
+//! tail (slow-request) profiling ([`sampling`](production::sampling)), with a flight recorder of the last slow
+//! requests; always-on per-root and per-function latency histograms ([`aggregate`](production::aggregate)); SLA alerts
+//! on a background thread ([`alert`](production::alert)); and Prometheus metrics, served on `/metrics` with the
+//! `metrics-server` feature ([`prometheus`](production::prometheus)). `docs/production.md` has the measured overheads.
 #![warn(missing_docs)]
 // docs.rs builds with `--cfg docsrs` (see Cargo.toml): each item then shows the feature it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod aggregate;
-pub mod alert;
+// The layers, bottom to top; each uses only those above it in this list (see each module's
+// docs): record -> collect -> analyze -> export / import -> production, baseline (the gate).
+pub mod analyze;
 #[cfg(feature = "baseline")]
 pub mod baseline;
-mod build_info;
-mod calibration;
-mod clock;
 mod collect;
-mod context;
 mod exit_report;
 pub mod export;
-mod future;
 pub mod import;
-mod profile;
-pub mod prometheus;
-mod recorder;
-mod registry;
-pub mod report;
-mod ring;
-pub mod sampling;
-pub mod stats;
-pub mod summary;
-pub mod tree;
+pub mod production;
+mod record;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use build_info::BuildInfo;
-pub use clock::ClockKind;
+pub use collect::build_info::BuildInfo;
+pub use collect::profile::{
+    AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline,
+};
 pub use collect::{
     buffer_capacity, buffered_events, drain, flush, max_buffered_events, set_buffer_capacity,
     set_max_buffered_events, DEFAULT_BUFFER_EVENTS, DEFAULT_MAX_BUFFERED_EVENTS,
 };
-pub use context::ProfileContext;
-pub use future::ProfiledFuture;
-pub use profile::{AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline};
-pub use recorder::{disable, enable, is_enabled, SpanGuard};
-pub use registry::{registered_functions, FunctionInfo, FunctionKind};
+pub use production::context::ProfileContext;
+pub use record::clock::ClockKind;
+pub use record::future::ProfiledFuture;
+pub use record::recorder::{disable, enable, is_enabled, SpanGuard};
+pub use record::registry::{registered_functions, FunctionInfo, FunctionKind};
 
 /// Instruments a function, a method, every method of an `impl` block, or an `async fn`.
 ///
@@ -626,9 +616,9 @@ pub fn init() -> ProfilerGuard {
 /// notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::future::ProfiledFuture;
-    pub use crate::recorder::SpanGuard;
-    pub use crate::registry::{FunctionInfo, FunctionKind, Registration};
+    pub use crate::record::future::ProfiledFuture;
+    pub use crate::record::recorder::SpanGuard;
+    pub use crate::record::registry::{FunctionInfo, FunctionKind, Registration};
     pub use inventory;
 
     /// The checks of `profile_scope!`'s name, at compile time on both sides of the `enable`
@@ -644,14 +634,14 @@ pub mod __private {
     /// Enters a function or scope site.
     #[inline(always)]
     pub fn enter(site: &'static FunctionInfo) -> SpanGuard {
-        crate::recorder::enter(site)
+        crate::record::recorder::enter(site)
     }
 
     /// Enters a site that has a receiver type (`type_name` is `core::any::type_name::<Self>`):
     /// a trait's default method records under the receiver type's own site.
     #[inline(always)]
     pub fn enter_method(site: &'static FunctionInfo, type_name: fn() -> &'static str) -> SpanGuard {
-        crate::recorder::enter_method(site, type_name)
+        crate::record::recorder::enter_method(site, type_name)
     }
 
     /// Wraps an async body. `O` pins the body's output type to the declared return type.

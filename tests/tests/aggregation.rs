@@ -4,7 +4,9 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use profiler_runtime::{aggregate, flush, profile_scope, sampling, ProfileContext};
+use profiler_runtime::{
+    flush, production::aggregate, production::sampling, profile_scope, ProfileContext,
+};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 

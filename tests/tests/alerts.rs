@@ -4,7 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use profiler_runtime::{aggregate, alert, profile_scope, sampling, ProfileContext};
+use profiler_runtime::{
+    production::aggregate, production::alert, production::sampling, profile_scope, ProfileContext,
+};
 
 #[test]
 fn violations_are_delivered_off_the_request_thread_rate_limited_with_traces() {

@@ -5,13 +5,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use profiler_runtime::analyze::report::{ProfileReport, ReadErrorKind};
+use profiler_runtime::analyze::stats::function_stats;
 use profiler_runtime::export::{
     export_profile, unescape_frame, write_csv, write_flamegraph, write_folded, write_profile_json,
     write_speedscope, ExportError, FlamegraphOptions, Format, CSV_COLUMNS,
 };
 use profiler_runtime::import::{load_saved, read_chrome_trace, read_speedscope, SavedProfile};
-use profiler_runtime::report::{ProfileReport, ReadErrorKind};
-use profiler_runtime::stats::function_stats;
 use profiler_runtime::{FunctionKind, Profile};
 use profiler_tests::synthetic::{call, ProfileBuilder};
 use serde_json::Value;

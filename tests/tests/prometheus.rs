@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use profiler_runtime::{prometheus, sampling, ProfileContext};
+use profiler_runtime::{production::prometheus, production::sampling, ProfileContext};
 
 /// The path of `tool` if installed; `None` (skip) only outside CI.
 fn tool(name: &str) -> Option<PathBuf> {

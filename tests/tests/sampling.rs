@@ -3,7 +3,9 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use profiler_runtime::{aggregate, flush, profile_scope, sampling, Profile, ProfileContext};
+use profiler_runtime::{
+    flush, production::aggregate, production::sampling, profile_scope, Profile, ProfileContext,
+};
 
 /// `flush` drains every thread: the tests of this file take turns.
 static SERIAL: Mutex<()> = Mutex::new(());

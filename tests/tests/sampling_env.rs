@@ -1,6 +1,6 @@
 //! The production settings come from the environment when the code sets none.
 
-use profiler_runtime::{aggregate, flush, profile_scope, ProfileContext};
+use profiler_runtime::{flush, production::aggregate, profile_scope, ProfileContext};
 
 #[test]
 fn rates_thresholds_and_aggregation_come_from_the_environment() {

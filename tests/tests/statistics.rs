@@ -1,9 +1,9 @@
 //! Per-function statistics and the merged call tree, checked against profiles whose true counts
 //! and times are known by construction, and against a real recording's structure.
 
-use profiler_runtime::report::ProfileReport;
-use profiler_runtime::stats::{function_stats, FunctionStats};
-use profiler_runtime::tree::CallTree;
+use profiler_runtime::analyze::report::ProfileReport;
+use profiler_runtime::analyze::stats::{function_stats, FunctionStats};
+use profiler_runtime::analyze::tree::CallTree;
 use profiler_runtime::{FunctionKind, Profile};
 use profiler_tests::synthetic::{call, ProfileBuilder};
 

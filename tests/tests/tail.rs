@@ -5,7 +5,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use profiler_runtime::export::Format;
-use profiler_runtime::{aggregate, flush, profile_scope, sampling, Profile, ProfileContext};
+use profiler_runtime::{
+    flush, production::aggregate, production::sampling, profile_scope, Profile, ProfileContext,
+};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 

@@ -65,10 +65,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::analyze::report::{ProfileReport, ReadError};
+use crate::analyze::stats::{function_stats, FunctionStats};
+use crate::collect::profile::Profile;
 use crate::import::load_saved;
-use crate::profile::Profile;
-use crate::report::{ProfileReport, ReadError};
-use crate::stats::{function_stats, FunctionStats};
 
 pub use abba::{
     run_alternately, run_repeatedly, AbbaError, AbbaProblem, AlternatingRuns, RunCommand,

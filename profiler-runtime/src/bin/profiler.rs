@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use profiler_runtime::analyze::summary::{write_summary, SortKey, SummaryOptions};
 use profiler_runtime::export::{export_profile, ExportError, FlamegraphOptions, Format};
 use profiler_runtime::import::{load_saved, SavedProfile};
-use profiler_runtime::summary::{write_summary, SortKey, SummaryOptions};
 
 /// `baseline save` and `compare`: the regression gate.
 #[path = "cli/gate.rs"]

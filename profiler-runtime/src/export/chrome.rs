@@ -16,7 +16,7 @@ use std::io::{self, Write};
 
 use super::json::{quoted, write_str, write_u64, write_us};
 use super::EXPORTER;
-use crate::profile::{Profile, Span, ThreadTimeline};
+use crate::collect::profile::{Profile, Span, ThreadTimeline};
 
 /// Writes `profile` as a Chrome trace to `out` (unbuffered writers should be wrapped in a
 /// [`std::io::BufWriter`]).

@@ -7,7 +7,7 @@
 
 use std::io::{self, Write};
 
-use crate::report::ProfileReport;
+use crate::analyze::report::ProfileReport;
 
 /// The header row.
 pub const CSV_COLUMNS: [&str; 19] = [

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use inferno::flamegraph::{self, Direction};
 
 use super::folded::folded_lines;
-use crate::report::ProfileReport;
+use crate::analyze::report::ProfileReport;
 
 /// How to draw a flamegraph.
 ///

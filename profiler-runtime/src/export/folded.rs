@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
-use crate::report::ProfileReport;
+use crate::analyze::report::ProfileReport;
 
 /// The folded lines of `report`, sorted, without line ends.
 pub(crate) fn folded_lines(report: &ProfileReport) -> Vec<String> {

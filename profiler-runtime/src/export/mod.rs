@@ -23,8 +23,8 @@ pub use folded::{escape_frame, unescape_frame, write_folded};
 pub use profile_json::write_profile_json;
 pub use speedscope::write_speedscope;
 
-use crate::profile::Profile;
-use crate::report::ProfileReport;
+use crate::analyze::report::ProfileReport;
+use crate::collect::profile::Profile;
 
 /// An output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -37,7 +37,7 @@ pub enum Format {
     /// `.speedscope.json`.
     Speedscope,
     /// The profile JSON: run metadata, per-function statistics and the call tree, versioned and
-    /// readable back ([`report`](crate::report) documents it). File names ending in `.json`
+    /// readable back ([`report`](crate::analyze::report) documents it). File names ending in `.json`
     /// (other than the two above).
     Json,
     /// One row per function with its statistics, RFC 4180 quoting. File names ending in `.csv`.
@@ -277,8 +277,8 @@ impl Exportable for ProfileReport {
 
 mod sealed {
     pub trait Sealed {}
-    impl Sealed for crate::profile::Profile {}
-    impl Sealed for crate::report::ProfileReport {}
+    impl Sealed for crate::collect::profile::Profile {}
+    impl Sealed for crate::analyze::report::ProfileReport {}
 }
 
 /// Writes `profile` (a [`Profile`], or a [`ProfileReport`]) to the file `path` in `format`, or in

@@ -1,12 +1,12 @@
 //! The profile JSON: run metadata, per-function statistics and the call tree, versioned so that
-//! it can be read back ([`ProfileReport::load`](crate::report::ProfileReport::load)). The schema
-//! is documented in [`report`](crate::report).
+//! it can be read back ([`ProfileReport::load`](crate::analyze::report::ProfileReport::load)). The schema
+//! is documented in [`report`](crate::analyze::report).
 
 use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::report::{ProfileReport, SCHEMA, VERSION};
+use crate::analyze::report::{ProfileReport, SCHEMA, VERSION};
 
 /// The document as written: the header, then the report's fields.
 #[derive(Serialize)]

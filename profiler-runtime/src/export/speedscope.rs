@@ -10,7 +10,7 @@ use std::io::{self, Write};
 
 use super::json::{quoted, write_str, write_u64};
 use super::EXPORTER;
-use crate::profile::Profile;
+use crate::collect::profile::Profile;
 
 /// The schema URL Speedscope recognises.
 const SCHEMA: &str = "https://www.speedscope.app/file-format-schema.json";

@@ -16,10 +16,10 @@
 use serde::Deserialize;
 
 use super::{nest, Functions, RawSpan};
-use crate::clock::ClockKind;
-use crate::profile::{ClockInfo, Profile, SpanFlags, ThreadTimeline};
-use crate::registry::FunctionKind;
-use crate::report::ReadErrorKind;
+use crate::analyze::report::ReadErrorKind;
+use crate::collect::profile::{ClockInfo, Profile, SpanFlags, ThreadTimeline};
+use crate::record::clock::ClockKind;
+use crate::record::registry::FunctionKind;
 
 /// The schema URL that marks a Speedscope file (the one our exporter writes).
 pub(crate) const SCHEMA: &str = "https://www.speedscope.app/file-format-schema.json";

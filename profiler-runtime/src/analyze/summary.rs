@@ -4,8 +4,8 @@
 use std::fmt;
 use std::io::{self, Write};
 
-use crate::report::ProfileReport;
-use crate::stats::FunctionStats;
+use crate::analyze::report::ProfileReport;
+use crate::analyze::stats::FunctionStats;
 
 /// The column the function table is sorted by, largest first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -77,8 +77,8 @@ impl Default for SummaryOptions {
 /// # Examples
 ///
 /// ```
-/// use profiler_runtime::report::ProfileReport;
-/// use profiler_runtime::summary::{write_summary, SummaryOptions};
+/// use profiler_runtime::analyze::report::ProfileReport;
+/// use profiler_runtime::analyze::summary::{write_summary, SummaryOptions};
 /// let report = ProfileReport::new(&profiler_runtime::flush());
 /// let mut text = Vec::new();
 /// write_summary(&report, &SummaryOptions::default(), &mut text)?;

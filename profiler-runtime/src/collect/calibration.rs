@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::clock::{self, Anchor, ClockKind};
-use crate::recorder::{Event, EventKind};
-use crate::registry::{FunctionInfo, FunctionKind};
-use crate::ring::{Producer, Ring};
+use crate::record::clock::{self, Anchor, ClockKind};
+use crate::record::recorder::{Event, EventKind};
+use crate::record::registry::{FunctionInfo, FunctionKind};
+use crate::record::ring::{Producer, Ring};
 
 /// `f64` bits of the nanoseconds per tick; 0 until first measured.
 static NS_PER_TICK: AtomicU64 = AtomicU64::new(0);

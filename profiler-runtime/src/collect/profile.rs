@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
-use crate::clock::ClockKind;
-use crate::registry::FunctionKind;
+use crate::record::clock::ClockKind;
+use crate::record::registry::FunctionKind;
 
 /// One function, scope or context known to a profile. Spans refer to it by index into
 /// [`Profile::functions`].

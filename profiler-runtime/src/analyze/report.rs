@@ -33,10 +33,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::analyze::stats::{function_stats, FunctionStats};
+use crate::analyze::tree::CallTree;
+use crate::collect::profile::Profile;
 use crate::export::EXPORTER;
-use crate::profile::Profile;
-use crate::stats::{function_stats, FunctionStats};
-use crate::tree::CallTree;
 
 /// The value of the `schema` field of the profile JSON.
 pub const SCHEMA: &str = "profiler-profile";
@@ -49,7 +49,7 @@ pub const VERSION: u32 = 1;
 /// # Examples
 ///
 /// ```
-/// use profiler_runtime::report::ProfileReport;
+/// use profiler_runtime::analyze::report::ProfileReport;
 /// let report = ProfileReport::new(&profiler_runtime::flush());
 /// let mut json = Vec::new();
 /// profiler_runtime::export::write_profile_json(&report, &mut json)?;

@@ -14,10 +14,10 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::calibration;
+use crate::collect::calibration;
+use crate::collect::profile::Profile;
 use crate::export::{ExportError, Format};
-use crate::profile::Profile;
-use crate::sampling::{self, KeptRequest};
+use crate::production::sampling::{self, KeptRequest};
 
 /// One request that broke its root's SLA.
 #[derive(Clone, Debug)]
@@ -115,7 +115,7 @@ fn sender() -> Option<&'static SyncSender<Pending>> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use profiler_runtime::{alert, sampling};
+/// use profiler_runtime::{production::alert, production::sampling};
 /// sampling::set_sla("doc_checkout", Some(Duration::from_millis(50)));
 /// alert::on_sla_violation(|v| {
 ///     // page someone, log it, write v.trace somewhere

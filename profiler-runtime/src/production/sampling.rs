@@ -16,7 +16,7 @@
 //!   error ([`ProfileContext::mark_error`](crate::ProfileContext::mark_error)) or a panic, or
 //!   broke its SLA; otherwise the buffer is rewound, discarding it without copying. Kept requests
 //!   are complete while the buffer has room; what does not fit is counted
-//!   ([`RootStats::truncated`](crate::aggregate::RootStats::truncated) and the timeline's dropped
+//!   ([`RootStats::truncated`](crate::production::aggregate::RootStats::truncated) and the timeline's dropped
 //!   events).
 //! - With per-function aggregation on, every request is held the same way, so that its calls can
 //!   be aggregated from the buffer when it ends (then kept or discarded as above).
@@ -29,7 +29,7 @@
 //! |---|---|---|
 //! | `PROFILER_SAMPLE_RATE` | `0.01` or `api_request=0.01,health=0` | head sampling rate, default and per root |
 //! | `PROFILER_TAIL_THRESHOLD` | `50ms` or `api_request=20ms` | tail mode threshold, default and per root |
-//! | `PROFILER_SLA` | `api_request=50ms` | SLA threshold per root (see [`alert`](crate::alert)) |
+//! | `PROFILER_SLA` | `api_request=50ms` | SLA threshold per root (see [`alert`](crate::production::alert)) |
 //! | `PROFILER_AGGREGATE` | `1` | per-function aggregation on |
 //!
 //! Durations take `ns`, `us`, `ms` or `s`. Values set in code override the environment.
@@ -41,15 +41,15 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
-use crate::aggregate::{self, RequestOutcome};
-use crate::calibration;
-use crate::clock;
+use crate::collect::calibration;
+use crate::collect::profile::{ClockInfo, Profile, Span, ThreadTimeline};
 use crate::collect::{self, Cursor, FunctionTable, Merge};
 use crate::export::{self, ExportError, Format};
-use crate::profile::{ClockInfo, Profile, Span, ThreadTimeline};
-use crate::recorder::{self, Event};
-use crate::registry::FunctionInfo;
-use crate::ring::Producer;
+use crate::production::aggregate::{self, RequestOutcome};
+use crate::record::clock;
+use crate::record::recorder::{self, Event};
+use crate::record::registry::FunctionInfo;
+use crate::record::ring::Producer;
 
 /// Sampling threshold meaning "always" (`rate * 2^32`, compared with 32 random bits).
 const ALWAYS: u64 = 1 << 32;
@@ -169,7 +169,7 @@ impl Settings {
 /// # Examples
 ///
 /// ```
-/// profiler_runtime::sampling::set_sample_rate("doc_health_check", 0.0);
+/// profiler_runtime::production::sampling::set_sample_rate("doc_health_check", 0.0);
 /// let request = profiler_runtime::ProfileContext::request("doc_health_check");
 /// assert!(!request.is_recording());
 /// ```
@@ -191,11 +191,11 @@ pub fn set_default_sample_rate(rate: f64) {
 ///
 /// ```
 /// use std::time::Duration;
-/// use profiler_runtime::{sampling, ProfileContext};
+/// use profiler_runtime::{production::sampling, ProfileContext};
 /// sampling::set_sample_rate("doc_tail", 0.0); // only the tail mode keeps requests
 /// sampling::set_tail_threshold("doc_tail", Some(Duration::from_secs(3600)));
 /// drop(ProfileContext::request("doc_tail")); // fast: recorded, then discarded
-/// let stats = profiler_runtime::aggregate::snapshot();
+/// let stats = profiler_runtime::production::aggregate::snapshot();
 /// assert_eq!(stats.root("doc_tail").unwrap().discarded, 1);
 /// ```
 pub fn set_tail_threshold(root: &str, threshold: Option<Duration>) {
@@ -211,7 +211,7 @@ pub fn set_default_tail_threshold(threshold: Option<Duration>) {
 
 /// Sets the SLA threshold of `root` (`None`: no SLA). Requests slower than it count as
 /// violations, are kept like slow tail requests when they were recorded, and go to the callback
-/// set with [`alert::on_sla_violation`](crate::alert::on_sla_violation).
+/// set with [`alert::on_sla_violation`](crate::production::alert::on_sla_violation).
 pub fn set_sla(root: &str, threshold: Option<Duration>) {
     change(|s| {
         s.slas.insert(root.to_owned(), threshold);
@@ -512,7 +512,12 @@ impl Request {
             kept
         });
         if sla_violation {
-            crate::alert::report(root.name, ticks, root.sla_ns.load(Ordering::Relaxed), kept);
+            crate::production::alert::report(
+                root.name,
+                ticks,
+                root.sla_ns.load(Ordering::Relaxed),
+                kept,
+            );
         }
     }
 }
@@ -590,7 +595,7 @@ pub fn flight_recorder_len() -> usize {
 ///
 /// ```
 /// use std::time::Duration;
-/// use profiler_runtime::{sampling, ProfileContext};
+/// use profiler_runtime::{production::sampling, ProfileContext};
 /// sampling::set_tail_threshold("doc_flight", Some(Duration::ZERO)); // keep everything
 /// drop(ProfileContext::request("doc_flight"));
 /// let profile = sampling::flight_recorder_profile();

@@ -32,8 +32,8 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use crate::aggregate::{self, Histogram, Snapshot};
-use crate::alert;
+use crate::production::aggregate::{self, Histogram, Snapshot};
+use crate::production::alert;
 
 /// The content type of the text format, for an HTTP response.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -49,7 +49,7 @@ pub const DEFAULT_BUCKETS: &[f64] = &[
 /// # Examples
 ///
 /// ```
-/// use profiler_runtime::{prometheus, ProfileContext};
+/// use profiler_runtime::{production::prometheus, ProfileContext};
 /// drop(ProfileContext::request("doc_metrics"));
 /// let text = prometheus::render();
 /// assert!(text.contains("profiler_request_duration_seconds_count{root=\"doc_metrics\"} 1"));
@@ -352,7 +352,7 @@ mod server {
     /// # Examples
     ///
     /// ```
-    /// let server = profiler_runtime::prometheus::serve_metrics("127.0.0.1:0")?;
+    /// let server = profiler_runtime::production::prometheus::serve_metrics("127.0.0.1:0")?;
     /// println!("scrape http://{}/metrics", server.local_addr());
     /// # Ok::<(), std::io::Error>(())
     /// ```

@@ -1,9 +1,9 @@
 //! Named regions recorded like function calls: [`ProfileContext`].
 
 use crate::collect;
-use crate::recorder::{self, SpanGuard};
-use crate::registry::FunctionInfo;
-use crate::sampling::{self, Request};
+use crate::production::sampling::{self, Request};
+use crate::record::recorder::{self, SpanGuard};
+use crate::record::registry::FunctionInfo;
 
 /// A named region of work, such as handling one request: a span from [`ProfileContext::new`] to
 /// the drop of the value, recorded like a function call and nesting the same way.
@@ -53,14 +53,14 @@ impl ProfileContext {
     /// Begins a request whose root is `name`: whether and how it is recorded follows the root's
     /// policy ([`sampling::set_sample_rate`],
     /// [`sampling::set_tail_threshold`],
-    /// [`sampling::set_sla`], [`aggregate::set_enabled`](crate::aggregate::set_enabled)),
+    /// [`sampling::set_sla`], [`aggregate::set_enabled`](crate::production::aggregate::set_enabled)),
     /// and its duration is always added to the root's aggregates (while profiling is enabled).
     /// The root's name is looked up in a per-thread cache (a lock the first time on a thread).
     ///
     /// # Examples
     ///
     /// ```
-    /// use profiler_runtime::{sampling, ProfileContext};
+    /// use profiler_runtime::{production::sampling, ProfileContext};
     ///
     /// sampling::set_sample_rate("doc_api_request", 0.01);
     /// for _ in 0..100 {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::profile::Profile;
+use crate::collect::profile::Profile;
 
 /// One path from a root, merged over every call that took it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,7 +43,7 @@ impl CallTree {
     /// # Examples
     ///
     /// ```
-    /// use profiler_runtime::tree::CallTree;
+    /// use profiler_runtime::analyze::tree::CallTree;
     /// let profile = profiler_runtime::flush();
     /// let tree = CallTree::new(&profile);
     /// for node in tree.roots() {

@@ -1,19 +1,27 @@
 //! The collector: the registry of recording threads, the drain that takes the rings' filled
 //! blocks into the collector's keeping (16 bytes an event, unmerged, not copied), and the flush
 //! that drains every ring and merges everything held into one [`Profile`].
+//!
+//! Collect is the layer above record: it owns the merged model ([`profile`]), the run's build
+//! metadata ([`build_info`]) and the tick-to-time calibration ([`calibration`]), and uses only the
+//! record layer below it.
+
+pub(crate) mod build_info;
+pub(crate) mod calibration;
+pub(crate) mod profile;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::clock::{self, Timebase};
-use crate::profile::{
+use crate::collect::profile::{
     AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline,
 };
-use crate::recorder::{self, Event, EventKind};
-use crate::registry::{self, FunctionInfo};
-use crate::ring::{BlockPool, Drained, Ring};
+use crate::record::clock::{self, Timebase};
+use crate::record::recorder::{self, Event, EventKind};
+use crate::record::registry::{self, FunctionInfo};
+use crate::record::ring::{BlockPool, Drained, Ring};
 
 /// Default ring capacity in events (16 bytes each): 1 Mi events, 16 MiB per recording thread in
 /// blocks of 4096 events (plus one spare block), allocated when the thread first records; their
@@ -892,7 +900,7 @@ pub(crate) fn process_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::FunctionKind;
+    use crate::record::registry::FunctionKind;
 
     static A: FunctionInfo = FunctionInfo::new("a", "m", "f.rs", 1, FunctionKind::Function);
     static B: FunctionInfo = FunctionInfo::new("b", "m", "f.rs", 2, FunctionKind::Function);

@@ -22,8 +22,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::profile::Profile;
-use crate::registry::FunctionKind;
+use crate::collect::profile::Profile;
+use crate::record::registry::FunctionKind;
 
 /// Statistics of one function, scope or context. Every registered function has one, called or
 /// not. All times are nanoseconds; distribution fields are 0 when `calls` is 0.
@@ -88,7 +88,7 @@ pub struct AsyncStats {
 ///
 /// ```
 /// let profile = profiler_runtime::flush();
-/// let stats = profiler_runtime::stats::function_stats(&profile);
+/// let stats = profiler_runtime::analyze::stats::function_stats(&profile);
 /// assert_eq!(stats.len(), profile.functions.len());
 /// ```
 pub fn function_stats(profile: &Profile) -> Vec<FunctionStats> {
@@ -266,7 +266,7 @@ fn percentile(sorted: &[u64], p: u64) -> u64 {
 pub(crate) mod kind_name {
     use serde::{de, Deserialize, Deserializer, Serializer};
 
-    use crate::registry::FunctionKind;
+    use crate::record::registry::FunctionKind;
 
     const KINDS: [FunctionKind; 4] = [
         FunctionKind::Function,

@@ -8,7 +8,7 @@
 //!   thread's table once per request.
 //! - **Per function**, when [`set_enabled`]`(true)` (or `PROFILER_AGGREGATE=1`): every request is
 //!   recorded into the thread's ring while held back (see the tail mode in
-//!   [`sampling`](crate::sampling)); when it ends, its events are read in place and each call's
+//!   [`sampling`](crate::production::sampling)); when it ends, its events are read in place and each call's
 //!   duration goes into the function's histogram, then the events are discarded by rewinding the
 //!   ring (or kept, if the request was sampled or slow). Calls made outside any request are not
 //!   aggregated. If the ring fills during one request, the calls that did not fit are not counted;
@@ -31,10 +31,10 @@ use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::calibration;
+use crate::collect::calibration;
 use crate::collect::AddressHasher;
-use crate::recorder::{Event, EventKind};
-use crate::registry::FunctionInfo;
+use crate::record::recorder::{Event, EventKind};
+use crate::record::registry::FunctionInfo;
 
 /// Whether per-function aggregation is on.
 static ENABLED: AtomicBool = AtomicBool::new(false);
@@ -70,12 +70,12 @@ pub(crate) fn timing_threshold() -> u64 {
 /// # Examples
 ///
 /// ```
-/// profiler_runtime::aggregate::set_enabled(true);
-/// assert!(profiler_runtime::aggregate::is_enabled());
-/// # profiler_runtime::aggregate::set_enabled(false);
+/// profiler_runtime::production::aggregate::set_enabled(true);
+/// assert!(profiler_runtime::production::aggregate::is_enabled());
+/// # profiler_runtime::production::aggregate::set_enabled(false);
 /// ```
 pub fn set_enabled(enabled: bool) {
-    crate::sampling::settings_loaded();
+    crate::production::sampling::settings_loaded();
     ENABLED.store(enabled, Ordering::Relaxed);
 }
 
@@ -86,7 +86,7 @@ pub(crate) fn set_enabled_from_env() {
 
 /// Whether per-function aggregation is on.
 pub fn is_enabled() -> bool {
-    crate::sampling::settings_loaded();
+    crate::production::sampling::settings_loaded();
     ENABLED.load(Ordering::Relaxed)
 }
 
@@ -272,7 +272,7 @@ impl Histogram {
     /// # Examples
     ///
     /// ```
-    /// use profiler_runtime::aggregate::Histogram;
+    /// use profiler_runtime::production::aggregate::Histogram;
     /// let mut h = Histogram::new();
     /// for v in 1..=1000 {
     ///     h.record_ticks(v * 1000);
@@ -426,7 +426,7 @@ impl Snapshot {
     /// # Examples
     ///
     /// ```
-    /// use profiler_runtime::{aggregate, ProfileContext};
+    /// use profiler_runtime::{production::aggregate, ProfileContext};
     /// let before = aggregate::snapshot();
     /// drop(ProfileContext::request("doc_window"));
     /// let window = aggregate::snapshot().since(&before);
@@ -794,7 +794,7 @@ pub(crate) fn record_request(
 /// # Examples
 ///
 /// ```
-/// use profiler_runtime::{aggregate, ProfileContext};
+/// use profiler_runtime::{production::aggregate, ProfileContext};
 /// drop(ProfileContext::request("doc_snapshot"));
 /// let snapshot = aggregate::snapshot();
 /// assert_eq!(snapshot.root("doc_snapshot").unwrap().requests, 1);
@@ -827,7 +827,7 @@ pub fn snapshot() -> Snapshot {
             requests: c.requests,
             errors: c.errors,
             sla_violations: c.sla_violations,
-            sla_threshold_ns: crate::sampling::sla_threshold_ns(c.info),
+            sla_threshold_ns: crate::production::sampling::sla_threshold_ns(c.info),
             sampled: c.sampled,
             tail_kept: c.tail_kept,
             discarded: c.discarded,

@@ -11,8 +11,8 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::recorder::{self, EventKind};
-use crate::registry::FunctionInfo;
+use crate::record::recorder::{self, EventKind};
+use crate::record::registry::FunctionInfo;
 
 /// Not started: no poll yet.
 const NEW: u8 = 0;

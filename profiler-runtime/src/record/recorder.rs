@@ -9,10 +9,10 @@ use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::clock;
 use crate::collect;
-use crate::registry::FunctionInfo;
-use crate::ring::Producer;
+use crate::record::clock;
+use crate::record::registry::FunctionInfo;
+use crate::record::ring::Producer;
 
 /// What an [`Event`] records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,7 +171,7 @@ fn record_enter(site: &'static FunctionInfo) -> bool {
 fn enter_refused(producer: &Producer<Event>, site: &'static FunctionInfo) -> bool {
     if producer.is_closed() {
         // Inside an unsampled request: not recorded, and not a drop; counted if aggregating.
-        crate::aggregate::skipped_call(site);
+        crate::production::aggregate::skipped_call(site);
         return false;
     }
     enter_slow(producer, site)
@@ -353,7 +353,7 @@ pub(crate) fn enter_method(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::FunctionKind;
+    use crate::record::registry::FunctionKind;
 
     static SITE: FunctionInfo = FunctionInfo::new(
         "guard states",
@@ -363,7 +363,7 @@ mod tests {
         FunctionKind::Scope,
     );
     // Registered, as generated sites are, so that `disable()` reaches it.
-    inventory::submit! { crate::registry::Registration(&SITE) }
+    inventory::submit! { crate::record::registry::Registration(&SITE) }
 
     /// The three ways a guard comes out of `enter`: recording; switched off (nothing recorded,
     /// nothing counted); and dropped because the ring is full (counted, enter and exit both).

@@ -32,13 +32,13 @@ use std::path::Path;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
-use crate::clock::ClockKind;
-use crate::profile::{
+use crate::analyze::report::{json_error_kind, ProfileReport, ReadError, ReadErrorKind, SCHEMA};
+use crate::analyze::stats::kind_name;
+use crate::collect::profile::{
     AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline,
 };
-use crate::registry::FunctionKind;
-use crate::report::{json_error_kind, ProfileReport, ReadError, ReadErrorKind, SCHEMA};
-use crate::stats::kind_name;
+use crate::record::clock::ClockKind;
+use crate::record::registry::FunctionKind;
 
 /// A saved profile, as found in a file.
 #[derive(Clone, Debug, PartialEq)]
