@@ -116,14 +116,15 @@ pub use collect::profile::{
     AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline,
 };
 pub use collect::{
-    buffer_capacity, buffered_events, drain, flush, max_buffered_events, set_buffer_capacity,
-    set_max_buffered_events, DEFAULT_BUFFER_EVENTS, DEFAULT_MAX_BUFFERED_EVENTS,
+    buffered_events, drain, flush, max_buffered_events, set_max_buffered_events,
+    DEFAULT_MAX_BUFFERED_EVENTS,
 };
 pub use production::context::ProfileContext;
 pub use record::clock::ClockKind;
 pub use record::future::ProfiledFuture;
 pub use record::recorder::{disable, enable, is_enabled, SpanGuard};
 pub use record::registry::{registered_functions, FunctionInfo, FunctionKind};
+pub use record::threads::{buffer_capacity, set_buffer_capacity, DEFAULT_BUFFER_EVENTS};
 
 /// Instruments a function, a method, every method of an `impl` block, or an `async fn`.
 ///

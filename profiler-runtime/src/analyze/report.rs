@@ -35,8 +35,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::analyze::stats::{function_stats, FunctionStats};
 use crate::analyze::tree::CallTree;
+use crate::collect::build_info::EXPORTER;
 use crate::collect::profile::Profile;
-use crate::export::EXPORTER;
+
+/// The `$schema` by which Speedscope (and `import`) recognise a Speedscope file.
+pub(crate) const SPEEDSCOPE_SCHEMA: &str = "https://www.speedscope.app/file-format-schema.json";
 
 /// The value of the `schema` field of the profile JSON.
 pub const SCHEMA: &str = "profiler-profile";
@@ -309,8 +312,7 @@ impl fmt::Display for Readable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "expected a profile JSON (\"schema\": {SCHEMA:?}), a Chrome trace (\"traceEvents\") or a Speedscope file (\"$schema\": {:?})",
-            crate::import::SPEEDSCOPE_SCHEMA
+            "expected a profile JSON (\"schema\": {SCHEMA:?}), a Chrome trace (\"traceEvents\") or a Speedscope file (\"$schema\": {SPEEDSCOPE_SCHEMA:?})"
         )
     }
 }

@@ -38,3 +38,6 @@ impl BuildInfo {
         }
     }
 }
+
+/// `profiler-runtime <version>`, written into every export.
+pub(crate) const EXPORTER: &str = concat!("profiler-runtime ", env!("CARGO_PKG_VERSION"));

@@ -12,7 +12,7 @@ pub(crate) mod profile;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::collect::profile::{
@@ -21,21 +21,8 @@ use crate::collect::profile::{
 use crate::record::clock::{self, Timebase};
 use crate::record::recorder::{self, Event, EventKind};
 use crate::record::registry::{self, FunctionInfo};
-use crate::record::ring::{BlockPool, Drained, Ring};
-
-/// Default ring capacity in events (16 bytes each): 1 Mi events, 16 MiB per recording thread in
-/// blocks of 4096 events (plus one spare block), allocated when the thread first records; their
-/// pages are touched as they fill.
-pub const DEFAULT_BUFFER_EVENTS: usize = 1 << 20;
-
-static BUFFER_EVENTS: AtomicUsize = AtomicUsize::new(0);
-
-/// Sets the capacity, in events, of the buffers of threads that start recording from now on
-/// (rounded up to a power of two, at least 16). Threads already recording keep theirs. The
-/// default is [`DEFAULT_BUFFER_EVENTS`], or `PROFILER_BUFFER_EVENTS` from the environment.
-pub fn set_buffer_capacity(events: usize) {
-    BUFFER_EVENTS.store(events.max(16), Ordering::Relaxed);
-}
+use crate::record::ring::{BlockPool, Drained};
+use crate::record::threads::{self, ThreadShared};
 
 /// Default cap on the events [`drain`] holds between two flushes: 32 Mi events, 512 MiB.
 pub const DEFAULT_MAX_BUFFERED_EVENTS: usize = 1 << 25;
@@ -52,46 +39,11 @@ pub fn set_max_buffered_events(events: usize) {
 
 /// The cap [`drain`] works under (see [`set_max_buffered_events`]).
 pub fn max_buffered_events() -> usize {
-    setting(
+    threads::setting(
         &MAX_BUFFERED_EVENTS,
         "PROFILER_MAX_BUFFERED_EVENTS",
         DEFAULT_MAX_BUFFERED_EVENTS,
     )
-}
-
-/// The capacity new threads get.
-pub fn buffer_capacity() -> usize {
-    setting(
-        &BUFFER_EVENTS,
-        "PROFILER_BUFFER_EVENTS",
-        DEFAULT_BUFFER_EVENTS,
-    )
-    .max(16)
-}
-
-/// A count of events set in code (`value`, `0` while unset), else read once from the environment
-/// variable `var` (digits, `_` allowed; empty, zero or unreadable means `default`), and kept.
-fn setting(value: &AtomicUsize, var: &str, default: usize) -> usize {
-    match value.load(Ordering::Relaxed) {
-        0 => {
-            let from_env = std::env::var(var)
-                .ok()
-                .and_then(|v| v.trim().replace('_', "").parse::<usize>().ok())
-                .filter(|&n| n > 0)
-                .unwrap_or(default);
-            value.store(from_env, Ordering::Relaxed);
-            from_env
-        }
-        n => n,
-    }
-}
-
-/// What a recording thread shares with the collector. Leaked and reused by later threads.
-#[derive(Debug)]
-pub(crate) struct ThreadShared {
-    pub(crate) ring: &'static Ring<Event>,
-    /// Set (Release) by the thread's exit hook after it released the ring.
-    pub(crate) exited: AtomicBool,
 }
 
 /// A span open on a thread when its events were merged.
@@ -147,21 +99,12 @@ struct OpenAsync {
 #[derive(Debug)]
 struct Collector {
     threads: Vec<ThreadState>,
-    /// Released rings, ready for new threads.
-    pool: Vec<&'static ThreadShared>,
-    next_tid: u32,
     timebase: Option<Timebase>,
     /// Start of the next profile: the earliest moment the last flush drained a thread (events
     /// recorded after a thread's drain belong to the next profile).
     next_start_ns: u64,
     open_async: BTreeMap<u64, OpenAsync>,
-    /// Async ends that did not fit in their thread's ring.
-    spilled: Vec<(Event, u64)>,
     reported_lost: u64,
-    /// Contexts created at run time by name.
-    interned: BTreeMap<&'static str, &'static FunctionInfo>,
-    /// The sites of a trait's default methods, one per receiver type, by name.
-    receivers: BTreeMap<&'static str, &'static FunctionInfo>,
     /// Events held in the threads' `pending` since the last flush.
     pending_events: usize,
     /// Spare ring blocks: they replace the blocks drains take, and get those back after a flush.
@@ -170,62 +113,38 @@ struct Collector {
 
 static COLLECTOR: Mutex<Collector> = Mutex::new(Collector {
     threads: Vec::new(),
-    pool: Vec::new(),
-    next_tid: 1,
     timebase: None,
     next_start_ns: 0,
     open_async: BTreeMap::new(),
-    spilled: Vec::new(),
     reported_lost: 0,
-    interned: BTreeMap::new(),
-    receivers: BTreeMap::new(),
     pending_events: 0,
     blocks: BlockPool::new(),
 });
 
-/// The collector's state stays consistent at every await-free step, so a panic elsewhere while
-/// holding the lock (there are none in this module by design) does not make it unusable.
+/// The collector's lock, with the threads that started recording since the last call adopted:
+/// each gets its state here (the record layer only hands out rings).
 fn collector() -> MutexGuard<'static, Collector> {
-    COLLECTOR.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Gives the calling thread a ring: a pooled one of the current capacity, or a new one.
-pub(crate) fn register_current_thread() -> &'static ThreadShared {
-    let capacity = buffer_capacity().next_power_of_two();
-    let name = std::thread::current().name().map(str::to_owned);
-    let mut c = collector();
-    if c.timebase.is_none() {
-        c.timebase = Some(Timebase::new(clock::anchor()));
-    }
-    let pooled = c
-        .pool
-        .iter()
-        .position(|t| t.ring.capacity() == capacity && !t.ring.is_claimed());
-    let shared = match pooled {
-        Some(i) => {
-            let t = c.pool.swap_remove(i);
-            t.exited.store(false, Ordering::Relaxed);
-            t
+    let mut c = COLLECTOR.lock().unwrap_or_else(PoisonError::into_inner);
+    let new = threads::take_new_threads();
+    if !new.is_empty() {
+        if c.timebase.is_none() {
+            c.timebase = threads::first_anchor().map(Timebase::new);
         }
-        None => &*Box::leak(Box::new(ThreadShared {
-            ring: Ring::leak(capacity),
-            exited: AtomicBool::new(false),
-        })),
-    };
-    let tid = c.next_tid;
-    c.next_tid += 1;
-    let start_ns = c.next_start_ns;
-    c.threads.push(ThreadState {
-        shared,
-        tid,
-        name: name.unwrap_or_else(|| format!("thread-{tid}")),
-        carried: Vec::new(),
-        reported_dropped: shared.ring.dropped(),
-        last_ns: start_ns,
-        boundary_ns: start_ns,
-        pending: Drained::new(),
-    });
-    shared
+        let start_ns = c.next_start_ns;
+        for thread in new {
+            c.threads.push(ThreadState {
+                shared: thread.shared,
+                tid: thread.tid,
+                name: thread.name,
+                carried: Vec::new(),
+                reported_dropped: thread.dropped_at_start,
+                last_ns: start_ns,
+                boundary_ns: start_ns,
+                pending: Drained::new(),
+            });
+        }
+    }
+    c
 }
 
 /// Moves what every thread has recorded out of its ring buffer into the collector's keeping
@@ -277,59 +196,6 @@ pub fn drain() -> usize {
 /// Events [`drain`] holds now, not yet merged by a [`flush`].
 pub fn buffered_events() -> usize {
     collector().pending_events
-}
-
-/// Keeps an async end whose thread's ring was full.
-pub(crate) fn spill_async_end(event: Event, id: u64) {
-    collector().spilled.push((event, id));
-}
-
-/// Sets the global switch `enabled` and every site's copy of it: the registered sites and the
-/// contexts created at run time (under the collector's lock, so a context created meanwhile gets
-/// the new value).
-pub(crate) fn switch_sites(on: bool, enabled: &AtomicBool) {
-    let c = collector();
-    enabled.store(on, Ordering::Relaxed);
-    let made = c.interned.values().chain(c.receivers.values()).copied();
-    for info in registry::registered_functions().chain(made) {
-        info.set_on(on);
-    }
-}
-
-/// The site of a trait's default method `site` for receiver type `self_type`, created on first
-/// use (under the collector's lock, so that [`switch_sites`] reaches it).
-pub(crate) fn intern_receiver_site(
-    site: &'static FunctionInfo,
-    self_type: &str,
-) -> &'static FunctionInfo {
-    let name = site.receiver_name(self_type);
-    let mut c = collector();
-    if let Some(info) = c.receivers.get(name.as_str()) {
-        return info;
-    }
-    let name = registry::leak(name);
-    let info: &'static FunctionInfo = Box::leak(Box::new(site.receiver_site(name)));
-    info.set_on(recorder::is_enabled());
-    c.receivers.insert(name, info);
-    info
-}
-
-/// The site of a named context, created on first use.
-pub(crate) fn intern_context(name: &'static str) -> &'static FunctionInfo {
-    let mut c = collector();
-    if let Some(info) = c.interned.get(name) {
-        return info;
-    }
-    let info: &'static FunctionInfo = Box::leak(Box::new(FunctionInfo::new(
-        name,
-        "",
-        "",
-        0,
-        registry::FunctionKind::Context,
-    )));
-    info.set_on(recorder::is_enabled());
-    c.interned.insert(name, info);
-    info
 }
 
 /// Drains every thread's buffer and merges everything recorded since the last flush into one
@@ -400,14 +266,14 @@ pub fn flush() -> Profile {
             }
             // A ring still claimed (an exit was owed at thread exit) is never reused.
             if !t.shared.ring.is_claimed() {
-                c.pool.push(t.shared);
+                threads::release(t.shared);
             }
         }
         !gone
     });
 
     // 4. Async spans: match begins and ends across threads in time order.
-    for (event, id) in c.spilled.drain(..) {
+    for (event, id) in recorder::take_spilled() {
         async_records.push(AsyncRecord {
             kind: event.kind(),
             site: event.site(),
@@ -428,7 +294,7 @@ pub fn flush() -> Profile {
     for info in registry::registered_functions() {
         functions.index(info);
     }
-    for info in c.interned.values().chain(c.receivers.values()) {
+    for info in registry::run_time_sites() {
         functions.index(info);
     }
 

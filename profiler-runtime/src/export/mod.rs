@@ -332,5 +332,4 @@ pub fn export_profile<P: Exportable + ?Sized>(
     Ok(())
 }
 
-/// `profiler-runtime <version>`, written into every export.
-pub(crate) const EXPORTER: &str = concat!("profiler-runtime ", env!("CARGO_PKG_VERSION"));
+pub(crate) use crate::collect::build_info::EXPORTER;

@@ -13,7 +13,7 @@ use super::EXPORTER;
 use crate::collect::profile::Profile;
 
 /// The schema URL Speedscope recognises.
-const SCHEMA: &str = "https://www.speedscope.app/file-format-schema.json";
+use crate::analyze::report::SPEEDSCOPE_SCHEMA as SCHEMA;
 
 /// Writes `profile` as a Speedscope file to `out` (unbuffered writers should be wrapped in a
 /// [`std::io::BufWriter`]).

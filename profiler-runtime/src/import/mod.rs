@@ -23,8 +23,6 @@
 
 mod speedscope;
 
-pub(crate) use speedscope::SCHEMA as SPEEDSCOPE_SCHEMA;
-
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;

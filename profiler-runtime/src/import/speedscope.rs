@@ -22,7 +22,7 @@ use crate::record::clock::ClockKind;
 use crate::record::registry::FunctionKind;
 
 /// The schema URL that marks a Speedscope file (the one our exporter writes).
-pub(crate) const SCHEMA: &str = "https://www.speedscope.app/file-format-schema.json";
+pub(crate) use crate::analyze::report::SPEEDSCOPE_SCHEMA as SCHEMA;
 
 #[derive(Deserialize)]
 pub(super) struct File {

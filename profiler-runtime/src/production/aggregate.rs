@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::collect::calibration;
 use crate::collect::AddressHasher;
-use crate::record::recorder::{Event, EventKind};
+use crate::record::recorder::{self, Event, EventKind};
 use crate::record::registry::FunctionInfo;
 
 /// Whether per-function aggregation is on.
@@ -75,19 +75,42 @@ pub(crate) fn timing_threshold() -> u64 {
 /// # profiler_runtime::production::aggregate::set_enabled(false);
 /// ```
 pub fn set_enabled(enabled: bool) {
-    crate::production::sampling::settings_loaded();
+    env_loaded();
     ENABLED.store(enabled, Ordering::Relaxed);
 }
 
-/// `PROFILER_AGGREGATE=1`, read with the other settings (which must not be re-entered).
-pub(crate) fn set_enabled_from_env() {
-    ENABLED.store(true, Ordering::Relaxed);
+/// Reads `PROFILER_AGGREGATE` once, before the first setting made in code (which then wins).
+/// After the first call, one atomic load.
+pub(crate) fn env_loaded() {
+    static LOADED: std::sync::Once = std::sync::Once::new();
+    LOADED.call_once(|| {
+        let on = std::env::var("PROFILER_AGGREGATE").is_ok_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "1" | "true" | "on" | "yes"
+            )
+        });
+        if on {
+            ENABLED.store(true, Ordering::Relaxed);
+        }
+    });
 }
 
 /// Whether per-function aggregation is on.
 pub fn is_enabled() -> bool {
-    crate::production::sampling::settings_loaded();
+    env_loaded();
     ENABLED.load(Ordering::Relaxed)
+}
+
+/// Where [`snapshot`] finds each root's SLA threshold (ns): set by the sampling policy, which
+/// owns the thresholds and sits above this module.
+static SLA_THRESHOLDS: std::sync::OnceLock<fn(&'static FunctionInfo) -> Option<u64>> =
+    std::sync::OnceLock::new();
+
+/// Tells [`snapshot`] how to find a root's SLA threshold (the narrow interface through which
+/// the sampling policy above reports it).
+pub(crate) fn set_sla_thresholds(lookup: fn(&'static FunctionInfo) -> Option<u64>) {
+    let _ = SLA_THRESHOLDS.set(lookup);
 }
 
 /// Number of sub-buckets per power of two, as a power of two: 2^5 = 32.
@@ -693,7 +716,6 @@ impl CallCounts {
 
 thread_local! {
     /// Whether calls skipped on this thread (the buffer is closed) are counted.
-    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static COUNTS: std::cell::RefCell<CallCounts> = const {
         std::cell::RefCell::new(CallCounts { slots: [(None, 0); COUNT_SLOTS], overflow: Vec::new() })
     };
@@ -701,16 +723,8 @@ thread_local! {
 
 /// Starts or stops counting the calls this thread skips (a counted request begins or ends).
 pub(crate) fn set_counting(on: bool) {
-    let _ = COUNTING.try_with(|c| c.set(on));
-}
-
-/// Called by the recorder for a call it skips because the buffer is closed: counted when the
-/// request is a counted one.
-#[inline]
-pub(crate) fn skipped_call(site: &'static FunctionInfo) {
-    if COUNTING.try_with(std::cell::Cell::get).unwrap_or(false) {
-        count_call(site);
-    }
+    // The recorder calls the hook for each call it skips because the buffer is closed.
+    recorder::set_skipped_call_hook(on.then_some(count_call as fn(&'static FunctionInfo)));
 }
 
 /// Out of line, so that a skipped call outside counted requests saves no registers.
@@ -827,7 +841,7 @@ pub fn snapshot() -> Snapshot {
             requests: c.requests,
             errors: c.errors,
             sla_violations: c.sla_violations,
-            sla_threshold_ns: crate::production::sampling::sla_threshold_ns(c.info),
+            sla_threshold_ns: SLA_THRESHOLDS.get().and_then(|lookup| lookup(c.info)),
             sampled: c.sampled,
             tail_kept: c.tail_kept,
             discarded: c.discarded,

@@ -123,6 +123,7 @@ fn sender() -> Option<&'static SyncSender<Pending>> {
 /// });
 /// ```
 pub fn on_sla_violation(callback: impl Fn(&Violation) + Send + Sync + 'static) {
+    sampling::set_violation_hook(report);
     *shared()
         .callback
         .write()

@@ -1,6 +1,5 @@
 //! Named regions recorded like function calls: [`ProfileContext`].
 
-use crate::collect;
 use crate::production::sampling::{self, Request};
 use crate::record::recorder::{self, SpanGuard};
 use crate::record::registry::FunctionInfo;
@@ -38,7 +37,7 @@ pub struct ProfileContext {
 impl ProfileContext {
     /// Begins the region `name`.
     pub fn new(name: &'static str) -> Self {
-        Self::with_info(collect::intern_context(name))
+        Self::with_info(crate::record::registry::intern_context(name))
     }
 
     /// Begins a region described by a `static` [`FunctionInfo`] (no lookup at all).

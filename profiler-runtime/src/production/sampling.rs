@@ -77,10 +77,16 @@ fn settings() -> MutexGuard<'static, Settings> {
         .unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Makes sure the environment has been read (so code settings made afterwards win). After the
-/// first call, one atomic load: no lock.
-pub(crate) fn settings_loaded() {
-    SETTINGS.get_or_init(|| Mutex::new(Settings::from_env()));
+/// What is called when a request breaks its SLA: `(root, duration in ticks, threshold in ns,
+/// the kept request if any)`. Set by the alert module above this one when a callback is
+/// installed; without it, violations are only counted in the aggregates.
+pub(crate) type ViolationHook = fn(&'static str, u64, u64, Option<Arc<KeptRequest>>);
+
+static VIOLATION_HOOK: OnceLock<ViolationHook> = OnceLock::new();
+
+/// Installs the SLA-violation hook (once; the alert module's `report`).
+pub(crate) fn set_violation_hook(hook: ViolationHook) {
+    let _ = VIOLATION_HOOK.set(hook);
 }
 
 fn change(f: impl FnOnce(&mut Settings)) {
@@ -149,14 +155,8 @@ impl Settings {
             let (_, named) = parse_list(&text, parse_duration);
             s.slas.extend(named.into_iter().map(|(n, d)| (n, Some(d))));
         }
-        if std::env::var("PROFILER_AGGREGATE").is_ok_and(|v| {
-            matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "1" | "true" | "on" | "yes"
-            )
-        }) {
-            aggregate::set_enabled_from_env();
-        }
+        aggregate::env_loaded();
+        aggregate::set_sla_thresholds(sla_threshold_ns);
         s
     }
 }
@@ -308,7 +308,7 @@ fn intern_root(name: &'static str) -> &'static Root {
     }
     let root: &'static Root = Box::leak(Box::new(Root {
         name,
-        info: collect::intern_context(name),
+        info: crate::record::registry::intern_context(name),
         epoch: AtomicU64::new(0),
         sample_threshold: AtomicU64::new(ALWAYS),
         tail_ticks: AtomicU64::new(0),
@@ -512,12 +512,9 @@ impl Request {
             kept
         });
         if sla_violation {
-            crate::production::alert::report(
-                root.name,
-                ticks,
-                root.sla_ns.load(Ordering::Relaxed),
-                kept,
-            );
+            if let Some(report) = VIOLATION_HOOK.get() {
+                report(root.name, ticks, root.sla_ns.load(Ordering::Relaxed), kept);
+            }
         }
     }
 }

@@ -4,7 +4,9 @@
 //! above, through the narrow interfaces this layer defines.
 
 pub(crate) mod clock;
+pub(crate) mod event;
 pub(crate) mod future;
 pub(crate) mod recorder;
 pub(crate) mod registry;
 pub(crate) mod ring;
+pub(crate) mod threads;

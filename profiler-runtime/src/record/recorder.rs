@@ -7,76 +7,15 @@
 
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
-use crate::collect;
 use crate::record::clock;
-use crate::record::registry::FunctionInfo;
+use crate::record::registry::{self, FunctionInfo};
 use crate::record::ring::Producer;
+use crate::record::threads;
 
-/// What an [`Event`] records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum EventKind {
-    /// A span begins on this thread.
-    Enter = 0,
-    /// The innermost open span of `site` ends.
-    Exit = 1,
-    /// An async span begins; the next event is its [`EventKind::Payload`] with the id.
-    AsyncBegin = 2,
-    /// An async span ends; followed by a payload.
-    AsyncEnd = 3,
-    /// An async span ends because its future was dropped before completion; followed by a payload.
-    AsyncCancel = 4,
-    /// Carries the id of the async event before it in place of ticks.
-    Payload = 5,
-}
-
-/// One recorded event: 16 bytes, the kind packed into the top bits of the timestamp.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Event {
-    /// `kind << KIND_SHIFT | ticks` (or `| id` for a payload).
-    word: u64,
-    site: &'static FunctionInfo,
-}
-
-const _: () = assert!(std::mem::size_of::<Event>() == 16);
-
-impl Event {
-    const KIND_SHIFT: u32 = 60;
-    const VALUE_MASK: u64 = (1 << Self::KIND_SHIFT) - 1;
-
-    #[inline(always)]
-    pub(crate) fn new(kind: EventKind, value: u64, site: &'static FunctionInfo) -> Self {
-        Event {
-            word: (kind as u64) << Self::KIND_SHIFT | (value & Self::VALUE_MASK),
-            site,
-        }
-    }
-
-    pub(crate) fn kind(self) -> EventKind {
-        match self.word >> Self::KIND_SHIFT {
-            0 => EventKind::Enter,
-            1 => EventKind::Exit,
-            2 => EventKind::AsyncBegin,
-            3 => EventKind::AsyncEnd,
-            4 => EventKind::AsyncCancel,
-            _ => EventKind::Payload,
-        }
-    }
-
-    /// Ticks, or the id for a payload.
-    pub(crate) fn value(self) -> u64 {
-        self.word & Self::VALUE_MASK
-    }
-
-    pub(crate) fn site(self) -> &'static FunctionInfo {
-        self.site
-    }
-}
-
-/// The global run-time switch. Starts on; `PROFILER_ENABLED=0` read by [`crate::init`] turns it off.
-static ENABLED: AtomicBool = AtomicBool::new(true);
+pub(crate) use crate::record::event::{Event, EventKind};
 
 /// Events lost because their thread could not get a buffer (it was being torn down).
 static LOST: AtomicU64 = AtomicU64::new(0);
@@ -87,6 +26,9 @@ thread_local! {
     static PRODUCER: Producer<Event> = const { Producer::new() };
     /// Detaches the producer when the thread exits (see [`ThreadExit`]).
     static THREAD_EXIT: RefCell<Option<ThreadExit>> = const { RefCell::new(None) };
+    /// What production mode does with a call skipped because the buffer is closed (an unsampled
+    /// request): set by the layer above while it counts the request's calls, `None` otherwise.
+    static SKIPPED_CALL_HOOK: Cell<Option<fn(&'static FunctionInfo)>> = const { Cell::new(None) };
     /// The next async span id of this thread and the end of its block of ids.
     static ASYNC_IDS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
 }
@@ -97,20 +39,20 @@ thread_local! {
 /// switched-off path is one load and a branch at an address the compiler knows): proportional to
 /// the number of sites, meant for occasional use.
 pub fn enable() {
-    collect::switch_sites(true, &ENABLED);
+    registry::switch_sites(true);
 }
 
 /// Turns recording off. Spans already open still record their exit, so timelines stay balanced.
 /// Costs one relaxed load of the site's own flag and a branch per instrumented call while off.
 /// Like [`enable`], it sets every site's switch.
 pub fn disable() {
-    collect::switch_sites(false, &ENABLED);
+    registry::switch_sites(false);
 }
 
 /// Whether recording is on.
 #[inline(always)]
 pub fn is_enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    registry::is_enabled()
 }
 
 pub(crate) fn lost_events() -> u64 {
@@ -171,7 +113,9 @@ fn record_enter(site: &'static FunctionInfo) -> bool {
 fn enter_refused(producer: &Producer<Event>, site: &'static FunctionInfo) -> bool {
     if producer.is_closed() {
         // Inside an unsampled request: not recorded, and not a drop; counted if aggregating.
-        crate::production::aggregate::skipped_call(site);
+        if let Ok(Some(hook)) = SKIPPED_CALL_HOOK.try_with(Cell::get) {
+            hook(site);
+        }
         return false;
     }
     enter_slow(producer, site)
@@ -228,8 +172,26 @@ pub(crate) fn record_async(kind: EventKind, site: &'static FunctionInfo, id: u64
     if pushed || kind == EventKind::AsyncBegin {
         return pushed;
     }
-    collect::spill_async_end(event, id);
+    SPILLED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push((event, id));
     true
+}
+
+/// Async ends that did not fit in their thread's ring, with their ids, kept for the collector.
+static SPILLED: Mutex<Vec<(Event, u64)>> = Mutex::new(Vec::new());
+
+/// Sets (or clears) this thread's hook for calls skipped because its buffer is closed: the
+/// narrow interface through which production mode counts the calls of an unsampled request
+/// without the recorder knowing about it.
+pub(crate) fn set_skipped_call_hook(hook: Option<fn(&'static FunctionInfo)>) {
+    let _ = SKIPPED_CALL_HOOK.try_with(|slot| slot.set(hook));
+}
+
+/// Takes the async ends kept aside since the last call (see [`record_async`]).
+pub(crate) fn take_spilled() -> Vec<(Event, u64)> {
+    std::mem::take(&mut *SPILLED.lock().unwrap_or_else(PoisonError::into_inner))
 }
 
 /// A fresh async span id, unique in the process. Ids are handed to threads in blocks, so this
@@ -275,7 +237,7 @@ fn attach(producer: &Producer<Event>) -> bool {
     if !can_register {
         return false;
     }
-    let thread = collect::register_current_thread();
+    let thread = threads::register_current_thread();
     if !producer.attach(thread.ring) {
         thread.exited.store(true, Ordering::Release);
         return false;
@@ -294,7 +256,7 @@ fn attach(producer: &Producer<Event>) -> bool {
 /// Runs when the thread exits: releases the ring (events stay in it until the next flush) and
 /// tells the collector the thread is gone.
 struct ThreadExit {
-    thread: &'static collect::ThreadShared,
+    thread: &'static threads::ThreadShared,
 }
 
 impl Drop for ThreadExit {

@@ -1,8 +1,9 @@
 //! Static metadata of instrumented functions, and their registration with `inventory`.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// What kind of code a [`FunctionInfo`] describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -216,7 +217,7 @@ impl FunctionInfo {
             last = &entry.next;
             next = entry.next.get();
         }
-        let site = crate::collect::intern_receiver_site(self, type_name());
+        let site = intern_receiver_site(self, type_name());
         let entry: &'static ReceiverSite = Box::leak(Box::new(ReceiverSite {
             key,
             site,
@@ -374,6 +375,94 @@ fn is_default_method(nested: &str, self_type: &str) -> bool {
     }
     let (owner, _) = split_owner(&path);
     drop_generics(owner) != drop_generics(self_type)
+}
+
+/// The global run-time switch. Starts on; `PROFILER_ENABLED=0` read by [`crate::init`] turns it
+/// off. Each site tests its own copy ([`FunctionInfo::is_on`]); this one is what new sites copy.
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Sites made at run time: named contexts, and one per receiver type of a trait's default
+/// method. Under one lock with the switch, so that a site made while the switch turns gets the
+/// new value.
+struct RunTimeSites {
+    contexts: BTreeMap<&'static str, &'static FunctionInfo>,
+    receivers: BTreeMap<&'static str, &'static FunctionInfo>,
+}
+
+static RUN_TIME_SITES: Mutex<RunTimeSites> = Mutex::new(RunTimeSites {
+    contexts: BTreeMap::new(),
+    receivers: BTreeMap::new(),
+});
+
+/// Nothing panics while the lock is held; a poisoned lock is still consistent.
+fn run_time_sites_mut() -> MutexGuard<'static, RunTimeSites> {
+    RUN_TIME_SITES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Whether recording is switched on.
+#[inline(always)]
+pub(crate) fn is_enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Sets the global switch and every site's copy of it: the registered sites and those made at
+/// run time.
+pub(crate) fn switch_sites(on: bool) {
+    let sites = run_time_sites_mut();
+    ENABLED.store(on, Ordering::Relaxed);
+    let made = sites
+        .contexts
+        .values()
+        .chain(sites.receivers.values())
+        .copied();
+    for info in registered_functions().chain(made) {
+        info.set_on(on);
+    }
+}
+
+/// The sites made at run time so far (contexts, receiver types of default methods).
+pub(crate) fn run_time_sites() -> Vec<&'static FunctionInfo> {
+    let sites = run_time_sites_mut();
+    sites
+        .contexts
+        .values()
+        .chain(sites.receivers.values())
+        .copied()
+        .collect()
+}
+
+/// The site of a named context, made on first use.
+pub(crate) fn intern_context(name: &'static str) -> &'static FunctionInfo {
+    let mut sites = run_time_sites_mut();
+    if let Some(info) = sites.contexts.get(name) {
+        return info;
+    }
+    let info: &'static FunctionInfo = Box::leak(Box::new(FunctionInfo::new(
+        name,
+        "",
+        "",
+        0,
+        FunctionKind::Context,
+    )));
+    info.set_on(is_enabled());
+    sites.contexts.insert(name, info);
+    info
+}
+
+/// The site of a trait's default method `site` for receiver type `self_type`, made on first use.
+fn intern_receiver_site(site: &'static FunctionInfo, self_type: &str) -> &'static FunctionInfo {
+    let name = site.receiver_name(self_type);
+    let mut sites = run_time_sites_mut();
+    if let Some(info) = sites.receivers.get(name.as_str()) {
+        return info;
+    }
+    let name = leak(name);
+    let info: &'static FunctionInfo = Box::leak(Box::new(site.receiver_site(name)));
+    info.set_on(is_enabled());
+    sites.receivers.insert(name, info);
+    info
 }
 
 /// One instrumented site, submitted to `inventory` by the generated code.
