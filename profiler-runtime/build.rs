@@ -1,5 +1,5 @@
 //! Records how this crate was built, for the fingerprint of baselines and profiles
-//! (`baseline::BuildInfo::of_this_build`): the compiler's version, the target, the profile and
+//! (`BuildInfo::of_this_build`): the compiler's version, the target, the profile and
 //! the crate's features. The workload links this crate and is compiled by the same `rustc`, for
 //! the same target and profile, so the values describe the profiled program's build.
 

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use profiler_examples::output_prefix;
-use profiler_runtime::analyze::report::ProfileReport;
+use profiler_runtime::analyze::report::Report;
 use profiler_runtime::export::{export_profile, Format};
 use profiler_runtime::profile_scope;
 
@@ -90,7 +90,7 @@ fn main() {
     // Read back as another tool would: the versioned profile JSON, and the CSV.
     let mut json = prefix.clone().into_os_string();
     json.push(".json");
-    let saved = ProfileReport::load(&json).expect("the profile JSON reads back");
+    let saved = Report::load(&json).expect("the profile JSON reads back");
     println!(
         "read back {} functions, {} threads, {} dropped events",
         saved.functions.len(),
@@ -102,7 +102,7 @@ fn main() {
     let table = std::fs::read_to_string(&csv).expect("the CSV reads back");
     println!("CSV header: {}", table.lines().next().unwrap_or(""));
     // The statistics in code: the three functions with the most self time.
-    let mut report = ProfileReport::new(&profile);
+    let mut report = Report::new(&profile);
     report
         .functions
         .sort_by_key(|f| std::cmp::Reverse(f.self_ns));

@@ -87,7 +87,7 @@ fn main() {
     sampling::set_sample_rate("api_request", 0.05);
     sampling::set_tail_threshold("api_request", Some(Duration::from_millis(20)));
     sampling::set_sla("api_request", Some(Duration::from_millis(25)));
-    aggregate::set_enabled(true);
+    aggregate::set_per_function(true);
     alert::set_rate_limit(3, Duration::from_secs(30));
     alert::dump_on_alert(Some(dir.join("incident")));
     let alerts = AtomicU64::new(0);
@@ -135,7 +135,7 @@ fn main() {
     for worker in workers {
         let _ = worker.join();
     }
-    alert::wait_idle(Duration::from_secs(5));
+    alert::wait_delivered(Duration::from_secs(5));
 
     // What Prometheus would scrape.
     let metrics = scrape(&server.local_addr().to_string()).unwrap_or_else(|e| {

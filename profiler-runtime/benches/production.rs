@@ -129,7 +129,7 @@ impl Mode {
 
     /// Switches the process into this mode.
     fn apply(self) {
-        aggregate::set_enabled(self == Mode::Aggregate);
+        aggregate::set_per_function(self == Mode::Aggregate);
         if self == Mode::Disabled {
             profiler_runtime::disable();
         } else {
@@ -287,7 +287,7 @@ fn single_mode(args: &[String]) -> bool {
     let requests: u64 = requests.parse().expect("--requests takes a number");
     // The tail threshold comes from the speed measured here, under valgrind too.
     configure();
-    sampling::seed_thread_rng(1);
+    sampling::seed_sampler(1);
     mode.apply();
     let mut service = Service { next: 0 };
     for _ in 0..requests {

@@ -119,11 +119,25 @@ pub use collect::{
     buffered_events, drain, flush, max_buffered_events, set_max_buffered_events,
     DEFAULT_MAX_BUFFERED_EVENTS,
 };
+pub use export::export_profile;
 pub use production::context::ProfileContext;
 pub use record::clock::ClockKind;
-pub use record::future::ProfiledFuture;
-pub use record::recorder::{disable, enable, is_enabled, SpanGuard};
-pub use record::registry::{registered_functions, FunctionInfo, FunctionKind};
+pub use record::recorder::{disable, enable, is_enabled};
+pub use record::registry::FunctionKind;
+
+/// Every instrumented function, scope and context of the program (all linked crates), called
+/// or not, in no particular order: the same descriptions a [`Profile`]'s `functions` hold.
+///
+/// # Examples
+///
+/// ```
+/// for function in profiler_runtime::registered_functions() {
+///     println!("{} at {}:{}", function.name, function.file, function.line);
+/// }
+/// ```
+pub fn registered_functions() -> impl Iterator<Item = FunctionEntry> {
+    record::registry::registered_sites().map(FunctionEntry::of_site)
+}
 pub use record::threads::{buffer_capacity, set_buffer_capacity, DEFAULT_BUFFER_EVENTS};
 
 /// Instruments a function, a method, every method of an `impl` block, or an `async fn`.

@@ -33,7 +33,7 @@ fn render() {
 #[test]
 fn counts_are_exact_and_merged_across_threads() {
     let _serial = serial();
-    aggregate::set_enabled(true);
+    aggregate::set_per_function(true);
     aggregate::set_timing_rate(1.0);
     sampling::set_sample_rate("aggregation_api", 0.0);
     let before = aggregate::snapshot();
@@ -77,13 +77,13 @@ fn counts_are_exact_and_merged_across_threads() {
     let profile = flush();
     assert_eq!(profile.span_count(), 0, "{}", profile.render_tree());
     aggregate::set_timing_rate(aggregate::DEFAULT_TIMING_RATE);
-    aggregate::set_enabled(false);
+    aggregate::set_per_function(false);
 }
 
 #[test]
 fn untimed_requests_still_count_every_call() {
     let _serial = serial();
-    aggregate::set_enabled(true);
+    aggregate::set_per_function(true);
     aggregate::set_timing_rate(0.0);
     sampling::set_sample_rate("aggregation_counted", 0.0);
     let before = aggregate::snapshot();
@@ -119,14 +119,14 @@ fn untimed_requests_still_count_every_call() {
         lookups.histogram.count()
     );
     aggregate::set_timing_rate(aggregate::DEFAULT_TIMING_RATE);
-    aggregate::set_enabled(false);
+    aggregate::set_per_function(false);
     flush();
 }
 
 #[test]
 fn durations_include_callees_and_quantiles_are_ordered() {
     let _serial = serial();
-    aggregate::set_enabled(true);
+    aggregate::set_per_function(true);
     aggregate::set_timing_rate(1.0);
     for _ in 0..3 {
         let _request = ProfileContext::request("aggregation_sleepy");
@@ -143,14 +143,14 @@ fn durations_include_callees_and_quantiles_are_ordered() {
     let (p50, p99) = (root.quantile(0.5).unwrap(), root.quantile(0.99).unwrap());
     assert!(p50 <= p99 && p99 <= root.max_ns() * 1.02);
     aggregate::set_timing_rate(aggregate::DEFAULT_TIMING_RATE);
-    aggregate::set_enabled(false);
+    aggregate::set_per_function(false);
     flush();
 }
 
 #[test]
 fn without_aggregation_only_roots_are_counted() {
     let _serial = serial();
-    aggregate::set_enabled(false);
+    aggregate::set_per_function(false);
     let before = aggregate::snapshot();
     for _ in 0..10 {
         let _request = ProfileContext::request("aggregation_roots_only");

@@ -31,7 +31,7 @@ fn violations_are_delivered_off_the_request_thread_rate_limited_with_traces() {
         std::thread::sleep(Duration::from_millis(5));
     }
     // Fast requests do not alert (a 1 ms SLA is far above an empty request).
-    assert!(alert::wait_idle(Duration::from_secs(30)));
+    assert!(alert::wait_delivered(Duration::from_secs(30)));
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 2, "rate limited to 2");
     let stats = alert::stats();

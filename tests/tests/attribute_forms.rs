@@ -214,20 +214,17 @@ fn a_panic_still_closes_the_span() {
 fn registration_keeps_name_location_and_budget() {
     let find = |name: &str| {
         registered_functions()
-            .find(|info| info.name() == name)
+            .find(|info| info.name == name)
             .unwrap_or_else(|| panic!("{name} is registered"))
     };
     let info = find("attribute_forms::never_called");
-    assert_eq!(info.line(), NEVER_CALLED_LINE);
-    assert_eq!(info.file(), file!());
-    assert_eq!(info.module_path(), "attribute_forms");
-    assert_eq!(info.budget_ns(), None);
+    assert_eq!(info.line, NEVER_CALLED_LINE);
+    assert_eq!(info.file, file!());
+    assert_eq!(info.module_path, "attribute_forms");
+    assert_eq!(info.budget_ns, None);
+    assert_eq!(find("attribute_forms::budgeted").budget_ns, Some(1_500_000));
     assert_eq!(
-        find("attribute_forms::budgeted").budget_ns(),
-        Some(1_500_000)
-    );
-    assert_eq!(
-        find("attribute_forms::fetch").kind(),
+        find("attribute_forms::fetch").kind,
         profiler_runtime::FunctionKind::AsyncFunction
     );
     // A `#[test]` function under the attribute, in either order.

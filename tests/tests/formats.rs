@@ -5,13 +5,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use profiler_runtime::analyze::report::{ProfileReport, ReadErrorKind};
+use profiler_runtime::analyze::report::{ReadErrorKind, Report};
 use profiler_runtime::analyze::stats::function_stats;
 use profiler_runtime::export::{
     export_profile, unescape_frame, write_csv, write_flamegraph, write_folded, write_profile_json,
     write_speedscope, ExportError, FlamegraphOptions, Format, CSV_COLUMNS,
 };
-use profiler_runtime::import::{load_saved, read_chrome_trace, read_speedscope, SavedProfile};
+use profiler_runtime::import::{load_saved, read_chrome_trace, read_speedscope, SavedFile};
 use profiler_runtime::{FunctionKind, Profile};
 use profiler_tests::synthetic::{call, ProfileBuilder};
 use serde_json::Value;
@@ -65,7 +65,7 @@ fn temp_dir(test: &str) -> PathBuf {
 
 #[test]
 fn profile_json_is_versioned_and_reads_back_equal() {
-    let report = ProfileReport::new(&awkward_profile());
+    let report = Report::new(&awkward_profile());
     let mut bytes = Vec::new();
     write_profile_json(&report, &mut bytes).unwrap();
     let json: Value = serde_json::from_slice(&bytes).unwrap();
@@ -94,14 +94,14 @@ fn profile_json_is_versioned_and_reads_back_equal() {
     assert_eq!(fetch["async"]["wall_ns"], 10_000);
     assert_eq!(json["call_tree"][0]["parent"], Value::Null);
 
-    let back = ProfileReport::read(&bytes[..]).unwrap();
+    let back = Report::read(&bytes[..]).unwrap();
     assert_eq!(back, report);
 }
 
 #[test]
 fn csv_has_a_header_and_one_row_per_function_with_rfc4180_quoting() {
     let profile = awkward_profile();
-    let report = ProfileReport::new(&profile);
+    let report = Report::new(&profile);
     let mut bytes = Vec::new();
     write_csv(&report, &mut bytes).unwrap();
     let mut reader = csv::Reader::from_reader(&bytes[..]);
@@ -153,7 +153,7 @@ fn csv_has_a_header_and_one_row_per_function_with_rfc4180_quoting() {
 #[test]
 fn folded_stacks_add_up_to_the_recorded_time_and_names_round_trip() {
     let profile = awkward_profile();
-    let report = ProfileReport::new(&profile);
+    let report = Report::new(&profile);
     let mut bytes = Vec::new();
     write_folded(&report, &mut bytes).unwrap();
     let text = String::from_utf8(bytes).unwrap();
@@ -211,7 +211,7 @@ fn svg_titles(svg: &str) -> Vec<String> {
 #[test]
 fn flamegraph_and_icicle_are_well_formed_svg_naming_every_function() {
     let profile = awkward_profile();
-    let report = ProfileReport::new(&profile);
+    let report = Report::new(&profile);
     for options in [
         FlamegraphOptions::new(),
         FlamegraphOptions::new()
@@ -298,8 +298,8 @@ fn export_profile_writes_every_format_by_file_name_and_reports_read_back() {
         assert!(std::fs::metadata(&path).unwrap().len() > 0 || format == Format::Folded);
     }
     // A report read back converts to everything but the timeline formats.
-    let report = ProfileReport::load(dir.join("run.json")).unwrap();
-    assert_eq!(report, ProfileReport::new(&profile).with_host_of(&report));
+    let report = Report::load(dir.join("run.json")).unwrap();
+    assert_eq!(report, Report::new(&profile).with_host_of(&report));
     export_profile(&report, dir.join("again.csv"), None).unwrap();
     export_profile(&report, dir.join("again.svg"), None).unwrap();
     match export_profile(&report, dir.join("again.trace.json"), None) {
@@ -314,11 +314,11 @@ fn export_profile_writes_every_format_by_file_name_and_reports_read_back() {
 /// Lets a report made here compare equal to one read back (the host is this machine's in both,
 /// but stays explicit).
 trait WithHost {
-    fn with_host_of(self, other: &ProfileReport) -> ProfileReport;
+    fn with_host_of(self, other: &Report) -> Report;
 }
 
-impl WithHost for ProfileReport {
-    fn with_host_of(mut self, other: &ProfileReport) -> ProfileReport {
+impl WithHost for Report {
+    fn with_host_of(mut self, other: &Report) -> Report {
         self.run.host.clone_from(&other.run.host);
         self
     }
@@ -360,15 +360,15 @@ fn saved_files_are_told_apart_by_content() {
     export_profile(&profile, dir.join("a.speedscope.json"), None).unwrap();
     assert!(matches!(
         load_saved(dir.join("a.json")).unwrap(),
-        SavedProfile::Report(_)
+        SavedFile::Report(_)
     ));
     match load_saved(dir.join("a.trace.json")).unwrap() {
-        SavedProfile::Timeline(p) => assert_eq!(p.span_count(), profile.span_count()),
-        SavedProfile::Report(_) => panic!("a trace is a timeline"),
+        SavedFile::Timeline(p) => assert_eq!(p.span_count(), profile.span_count()),
+        SavedFile::Report(_) => panic!("a trace is a timeline"),
     }
     match load_saved(dir.join("a.speedscope.json")).unwrap() {
-        SavedProfile::Timeline(p) => assert_eq!(p.span_count(), profile.span_count()),
-        SavedProfile::Report(_) => panic!("a Speedscope file is a timeline"),
+        SavedFile::Timeline(p) => assert_eq!(p.span_count(), profile.span_count()),
+        SavedFile::Report(_) => panic!("a Speedscope file is a timeline"),
     }
     std::fs::write(
         dir.join("other.json"),
@@ -475,7 +475,7 @@ type Case = (&'static str, Vec<u8>, fn(&ReadErrorKind) -> bool);
 #[test]
 fn bad_profile_files_are_clear_errors_naming_the_file() {
     let dir = temp_dir("bad");
-    let report = ProfileReport::new(&awkward_profile());
+    let report = Report::new(&awkward_profile());
     let mut good = Vec::new();
     write_profile_json(&report, &mut good).unwrap();
     let text = String::from_utf8(good.clone()).unwrap();
@@ -521,7 +521,7 @@ fn bad_profile_files_are_clear_errors_naming_the_file() {
         let path = dir.join(name);
         std::fs::write(&path, &bytes).unwrap();
         for error in [
-            ProfileReport::load(&path).unwrap_err(),
+            Report::load(&path).unwrap_err(),
             load_saved(&path).unwrap_err(),
         ] {
             assert!(expected(error.kind()), "{name}: {error:?}");
@@ -534,7 +534,7 @@ fn bad_profile_files_are_clear_errors_naming_the_file() {
             assert!(!message.contains('\n'), "{message}");
         }
     }
-    let missing = ProfileReport::load(dir.join("missing.json")).unwrap_err();
+    let missing = Report::load(dir.join("missing.json")).unwrap_err();
     assert!(matches!(missing.kind(), ReadErrorKind::Io(_)));
     assert!(missing.to_string().contains("missing.json"));
 }
@@ -560,7 +560,7 @@ fn golden(name: &str, actual: &[u8]) {
 
 #[test]
 fn csv_and_folded_match_their_golden_files() {
-    let report = ProfileReport::new(&awkward_profile());
+    let report = Report::new(&awkward_profile());
     let mut csv = Vec::new();
     write_csv(&report, &mut csv).unwrap();
     golden("awkward.csv", &csv);

@@ -86,7 +86,7 @@ fn sampled_requests_record_whole() {
 fn the_rate_holds_and_the_timeline_matches_the_counters() {
     let _serial = serial();
     sampling::set_sample_rate("sampling_quarter", 0.25);
-    sampling::seed_thread_rng(7);
+    sampling::seed_sampler(7);
     flush();
     let before = aggregate::snapshot();
     for _ in 0..4000 {

@@ -14,7 +14,7 @@ fn rates_thresholds_and_aggregation_come_from_the_environment() {
         let _request = ProfileContext::request(root);
         profile_scope!("env::work");
     }
-    assert!(aggregate::is_enabled());
+    assert!(aggregate::per_function());
     let tree = flush().render_tree();
     assert!(tree.contains("  env_sampled\n    env::work\n"), "{tree}");
     assert!(

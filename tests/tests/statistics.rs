@@ -1,7 +1,7 @@
 //! Per-function statistics and the merged call tree, checked against profiles whose true counts
 //! and times are known by construction, and against a real recording's structure.
 
-use profiler_runtime::analyze::report::ProfileReport;
+use profiler_runtime::analyze::report::Report;
 use profiler_runtime::analyze::stats::{function_stats, FunctionStats};
 use profiler_runtime::analyze::tree::CallTree;
 use profiler_runtime::{FunctionKind, Profile};
@@ -307,10 +307,10 @@ fn call_tree_keeps_recursion_as_a_chain_and_survives_deep_recursion() {
     assert_eq!((stats[0].calls, stats[0].total_ns), (5_000, 4_999 * 100));
 
     // The report of such a profile is written and read back without hitting nesting limits.
-    let report = ProfileReport::new(&profile);
+    let report = Report::new(&profile);
     let mut json = Vec::new();
     profiler_runtime::export::write_profile_json(&report, &mut json).unwrap();
-    assert_eq!(ProfileReport::read(&json[..]).unwrap(), report);
+    assert_eq!(Report::read(&json[..]).unwrap(), report);
 }
 
 #[test]
@@ -320,7 +320,7 @@ fn report_holds_run_metadata() {
     b.thread("main", vec![call(main, 0, 1_000, vec![])])
         .thread("worker \"2\"", vec![])
         .dropped(2, 6);
-    let report = ProfileReport::new(&b.build());
+    let report = Report::new(&b.build());
     let run = &report.run;
     assert_eq!(run.process_name, "synthetic");
     assert_eq!(run.pid, 4242);

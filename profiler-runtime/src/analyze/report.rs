@@ -1,6 +1,6 @@
 //! The analysed profile: run metadata, per-function statistics and the merged call tree. It is
 //! what the profile JSON holds ([`Format::Json`](crate::export::Format::Json)), and what is read
-//! back from it with [`ProfileReport::load`].
+//! back from it with [`Report::load`].
 //!
 //! # The profile JSON, version 1
 //!
@@ -42,26 +42,26 @@ use crate::collect::profile::Profile;
 pub(crate) const SPEEDSCOPE_SCHEMA: &str = "https://www.speedscope.app/file-format-schema.json";
 
 /// The value of the `schema` field of the profile JSON.
-pub const SCHEMA: &str = "profiler-profile";
+pub const PROFILE_SCHEMA: &str = "profiler-profile";
 
 /// The newest version of the profile JSON this crate writes and reads.
-pub const VERSION: u32 = 1;
+pub const PROFILE_VERSION: u32 = 1;
 
 /// A profile reduced to what analysis needs: run metadata, statistics and the call tree.
 ///
 /// # Examples
 ///
 /// ```
-/// use profiler_runtime::analyze::report::ProfileReport;
-/// let report = ProfileReport::new(&profiler_runtime::flush());
+/// use profiler_runtime::analyze::report::Report;
+/// let report = Report::new(&profiler_runtime::flush());
 /// let mut json = Vec::new();
 /// profiler_runtime::export::write_profile_json(&report, &mut json)?;
-/// let back = ProfileReport::read(&json[..])?;
+/// let back = Report::read(&json[..])?;
 /// assert_eq!(back, report);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ProfileReport {
+pub struct Report {
     /// Where and when the profile was taken.
     pub run: RunInfo,
     /// One entry per function, scope or context, called or not; the index is the function id
@@ -129,10 +129,10 @@ pub struct ThreadInfo {
     pub spans: u64,
 }
 
-impl ProfileReport {
+impl Report {
     /// Analyses `profile`. The host name is this machine's (the profile is assumed to be taken
     /// here); set [`RunInfo::host`] otherwise.
-    pub fn new(profile: &Profile) -> ProfileReport {
+    pub fn new(profile: &Profile) -> Report {
         let start_unix_ns = profile.epoch_unix_ns.saturating_add(profile.start_ns);
         let run = RunInfo {
             tool: EXPORTER.to_owned(),
@@ -163,7 +163,7 @@ impl ProfileReport {
                 .collect(),
             build: profile.build.clone(),
         };
-        ProfileReport {
+        Report {
             run,
             functions: function_stats(profile),
             call_tree: CallTree::new(profile),
@@ -179,10 +179,10 @@ impl ProfileReport {
     /// [`Malformed`](ReadErrorKind::Malformed), [`WrongSchema`](ReadErrorKind::WrongSchema),
     /// [`NewerVersion`](ReadErrorKind::NewerVersion), [`Invalid`](ReadErrorKind::Invalid) or
     /// [`Io`](ReadErrorKind::Io).
-    pub fn read(reader: impl Read) -> Result<ProfileReport, ReadError> {
+    pub fn read(reader: impl Read) -> Result<Report, ReadError> {
         let value: serde_json::Value =
             serde_json::from_reader(reader).map_err(|e| ReadError::new(json_error_kind(e)))?;
-        ProfileReport::from_value(value).map_err(ReadError::new)
+        Report::from_value(value).map_err(ReadError::new)
     }
 
     /// Reads the profile JSON file at `path`.
@@ -191,16 +191,16 @@ impl ProfileReport {
     ///
     /// As [`read`](Self::read), with the file named; [`ReadErrorKind::Io`] when it cannot be
     /// opened.
-    pub fn load(path: impl AsRef<Path>) -> Result<ProfileReport, ReadError> {
+    pub fn load(path: impl AsRef<Path>) -> Result<Report, ReadError> {
         let path = path.as_ref();
         let file = File::open(path).map_err(|e| ReadError::new(ReadErrorKind::Io(e)).at(path))?;
-        ProfileReport::read(BufReader::new(file)).map_err(|e| e.at(path))
+        Report::read(BufReader::new(file)).map_err(|e| e.at(path))
     }
 
     /// Checks the header and decodes a parsed document.
-    pub(crate) fn from_value(value: serde_json::Value) -> Result<ProfileReport, ReadErrorKind> {
+    pub(crate) fn from_value(value: serde_json::Value) -> Result<Report, ReadErrorKind> {
         let schema = value.get("schema").and_then(serde_json::Value::as_str);
-        if schema != Some(SCHEMA) {
+        if schema != Some(PROFILE_SCHEMA) {
             return Err(ReadErrorKind::WrongSchema {
                 found: schema.map(str::to_owned),
             });
@@ -211,10 +211,10 @@ impl ProfileReport {
             .ok_or_else(|| {
                 ReadErrorKind::Invalid("`version` is missing or not a whole number".to_owned())
             })?;
-        if version > u64::from(VERSION) {
+        if version > u64::from(PROFILE_VERSION) {
             return Err(ReadErrorKind::NewerVersion {
                 found: version,
-                supported: VERSION,
+                supported: PROFILE_VERSION,
             });
         }
         if version == 0 {
@@ -222,7 +222,7 @@ impl ProfileReport {
                 "`version` 0 does not exist".to_owned(),
             ));
         }
-        let report: ProfileReport =
+        let report: Report =
             serde_json::from_value(value).map_err(|e| ReadErrorKind::Invalid(e.to_string()))?;
         report
             .call_tree
@@ -312,7 +312,7 @@ impl fmt::Display for Readable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "expected a profile JSON (\"schema\": {SCHEMA:?}), a Chrome trace (\"traceEvents\") or a Speedscope file (\"$schema\": {SPEEDSCOPE_SCHEMA:?})"
+            "expected a profile JSON (\"schema\": {PROFILE_SCHEMA:?}), a Chrome trace (\"traceEvents\") or a Speedscope file (\"$schema\": {SPEEDSCOPE_SCHEMA:?})"
         )
     }
 }
@@ -435,7 +435,7 @@ mod tests {
 
     #[test]
     fn header_checks() {
-        let kind = |text: &str| ProfileReport::read(text.as_bytes()).unwrap_err().kind;
+        let kind = |text: &str| Report::read(text.as_bytes()).unwrap_err().kind;
         assert!(matches!(
             kind(r#"{"schema":"profiler-profile","#),
             ReadErrorKind::Truncated

@@ -1,10 +1,10 @@
-//! A text summary of a [`ProfileReport`] for a terminal: the run, the top functions as an aligned
+//! A text summary of a [`Report`] for a terminal: the run, the top functions as an aligned
 //! table, and the hottest paths of the call tree. What `profiler summary` prints.
 
 use std::fmt;
 use std::io::{self, Write};
 
-use crate::analyze::report::ProfileReport;
+use crate::analyze::report::Report;
 use crate::analyze::stats::FunctionStats;
 
 /// The column the function table is sorted by, largest first.
@@ -77,16 +77,16 @@ impl Default for SummaryOptions {
 /// # Examples
 ///
 /// ```
-/// use profiler_runtime::analyze::report::ProfileReport;
+/// use profiler_runtime::analyze::report::Report;
 /// use profiler_runtime::analyze::summary::{write_summary, SummaryOptions};
-/// let report = ProfileReport::new(&profiler_runtime::flush());
+/// let report = Report::new(&profiler_runtime::flush());
 /// let mut text = Vec::new();
 /// write_summary(&report, &SummaryOptions::default(), &mut text)?;
 /// assert!(String::from_utf8(text).unwrap().contains("top functions by self time"));
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn write_summary<W: Write + ?Sized>(
-    report: &ProfileReport,
+    report: &Report,
     options: &SummaryOptions,
     out: &mut W,
 ) -> io::Result<()> {
@@ -102,7 +102,7 @@ pub fn write_summary<W: Write + ?Sized>(
         run.process_name,
         run.pid,
         run.started,
-        Duration(run.duration_ns),
+        Nanos(run.duration_ns),
         run.clock.kind,
         run.tool
     )?;
@@ -141,7 +141,7 @@ pub fn write_summary<W: Write + ?Sized>(
 
 /// The top functions as an aligned table.
 fn write_function_table<W: Write + ?Sized>(
-    report: &ProfileReport,
+    report: &Report,
     options: &SummaryOptions,
     out: &mut W,
 ) -> io::Result<()> {
@@ -180,13 +180,13 @@ fn write_function_table<W: Write + ?Sized>(
         writeln!(
             out,
             "{:>11} {:>6} {:>11} {:>6} {:>9} {:>11} {:>11}  {}{marker}",
-            Duration(f.self_ns).to_string(),
+            Nanos(f.self_ns).to_string(),
             Percent(f.self_share).to_string(),
-            Duration(f.total_ns).to_string(),
+            Nanos(f.total_ns).to_string(),
             Percent(f.total_share).to_string(),
             f.calls,
-            Duration(f.mean_ns.round() as u64).to_string(),
-            Duration(f.p99_ns).to_string(),
+            Nanos(f.mean_ns.round() as u64).to_string(),
+            Nanos(f.p99_ns).to_string(),
             f.name
         )?;
     }
@@ -208,7 +208,7 @@ fn write_function_table<W: Write + ?Sized>(
 
 /// The tree nodes with the most self time, each with its path from the root.
 fn write_hottest_paths<W: Write + ?Sized>(
-    report: &ProfileReport,
+    report: &Report,
     options: &SummaryOptions,
     out: &mut W,
 ) -> io::Result<()> {
@@ -242,7 +242,7 @@ fn write_hottest_paths<W: Write + ?Sized>(
         writeln!(
             out,
             "{:>11} {:>6} {:>9}  {}",
-            Duration(node.self_ns).to_string(),
+            Nanos(node.self_ns).to_string(),
             Percent(share).to_string(),
             format!("{}x", node.calls),
             path
@@ -275,9 +275,9 @@ fn collapse_recursion<'a>(names: impl Iterator<Item = &'a str>) -> String {
 
 /// Nanoseconds in the largest unit that keeps them above 1: `850 ns`, `12.345 ms`.
 #[derive(Clone, Copy, Debug)]
-pub struct Duration(pub u64);
+pub struct Nanos(pub u64);
 
-impl fmt::Display for Duration {
+impl fmt::Display for Nanos {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ns = self.0;
         let (value, unit) = match ns {
@@ -301,7 +301,7 @@ impl fmt::Display for Percent {
 
 #[cfg(test)]
 mod tests {
-    use super::{collapse_recursion, Duration};
+    use super::{collapse_recursion, Nanos};
 
     #[test]
     fn recursion_is_written_once_with_its_depth() {
@@ -315,10 +315,10 @@ mod tests {
 
     #[test]
     fn durations_pick_a_unit() {
-        assert_eq!(Duration(0).to_string(), "0 ns");
-        assert_eq!(Duration(999).to_string(), "999 ns");
-        assert_eq!(Duration(1_500).to_string(), "1.500 µs");
-        assert_eq!(Duration(12_345_678).to_string(), "12.346 ms");
-        assert_eq!(Duration(2_000_000_000).to_string(), "2.000 s");
+        assert_eq!(Nanos(0).to_string(), "0 ns");
+        assert_eq!(Nanos(999).to_string(), "999 ns");
+        assert_eq!(Nanos(1_500).to_string(), "1.500 µs");
+        assert_eq!(Nanos(12_345_678).to_string(), "12.346 ms");
+        assert_eq!(Nanos(2_000_000_000).to_string(), "2.000 s");
     }
 }

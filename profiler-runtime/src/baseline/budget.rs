@@ -97,9 +97,9 @@ impl Budgets {
     pub fn from_registered_functions(statistic: Statistic) -> Budgets {
         let mut budgets = Budgets::new();
         for info in crate::registered_functions() {
-            if let Some(limit_ns) = info.budget_ns() {
+            if let Some(limit_ns) = info.budget_ns {
                 budgets.insert(Budget {
-                    function: info.name().into_owned(),
+                    function: info.name,
                     limit_ns,
                     statistic,
                     source: "#[profile]".to_owned(),

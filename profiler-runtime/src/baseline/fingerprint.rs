@@ -4,7 +4,7 @@ use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::collect::build_info::BuildInfo;
+use crate::collect::build_info::BuildInfo;
 
 /// The machine the runs were made on: coarse on purpose, so that two runners of the same CI
 /// pool match, and a laptop and a runner do not.

@@ -65,7 +65,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::analyze::report::{ProfileReport, ReadError};
+use crate::analyze::report::{ReadError, Report};
 use crate::analyze::stats::{function_stats, FunctionStats};
 use crate::collect::profile::Profile;
 use crate::import::load_saved;
@@ -79,14 +79,14 @@ pub use detect::{
     compare, Alert, AlertHook, BudgetViolation, CallCountChange, CompareOptions, Comparison,
     Correction, FunctionVerdict, Metric, Regression, SkipReason, TimeResult, Verdict,
 };
-pub use fingerprint::{BuildInfo, Fingerprint, FingerprintDifference, MachineInfo, SourceInfo};
+pub use fingerprint::{Fingerprint, FingerprintDifference, MachineInfo, SourceInfo};
 pub use render::OutputFormat;
 
 /// The value of the `schema` field of a baseline file.
-pub const SCHEMA: &str = "profiler-baseline";
+pub const BASELINE_SCHEMA: &str = "profiler-baseline";
 
 /// The newest baseline file version this crate writes and reads.
-pub const VERSION: u32 = 1;
+pub const BASELINE_VERSION: u32 = 1;
 
 /// The tool named in fingerprints: `profiler-runtime <version>`.
 pub const TOOL: &str = concat!("profiler-runtime ", env!("CARGO_PKG_VERSION"));
@@ -173,7 +173,7 @@ impl Run {
     }
 
     /// The functions of an analysed profile (e.g. one read back from a profile JSON).
-    pub fn from_report(report: &ProfileReport) -> Run {
+    pub fn from_report(report: &Report) -> Run {
         Run {
             build: report.run.build.clone(),
             ..Run::from_stats(&report.functions)
@@ -319,8 +319,8 @@ impl Baseline {
     /// The writer's error.
     pub fn write(&self, out: impl Write) -> io::Result<()> {
         let file = BaselineFile {
-            schema: SCHEMA.to_owned(),
-            version: VERSION,
+            schema: BASELINE_SCHEMA.to_owned(),
+            version: BASELINE_VERSION,
             baseline: self.clone(),
         };
         serde_json::to_writer_pretty(out, &file).map_err(io::Error::from)
@@ -368,7 +368,7 @@ impl Baseline {
                 },
             })?;
         let schema = value.get("schema").and_then(serde_json::Value::as_str);
-        if schema != Some(SCHEMA) {
+        if schema != Some(BASELINE_SCHEMA) {
             return Err(BaselineError::WrongSchema {
                 path: path.to_owned(),
                 found: schema.map(str::to_owned),
@@ -376,7 +376,7 @@ impl Baseline {
         }
         let version = value.get("version").and_then(serde_json::Value::as_u64);
         match version {
-            Some(v) if v > u64::from(VERSION) => {
+            Some(v) if v > u64::from(BASELINE_VERSION) => {
                 return Err(BaselineError::NewerVersion {
                     path: path.to_owned(),
                     found: v,
@@ -530,18 +530,18 @@ impl fmt::Display for BaselineError {
             BaselineError::WrongSchema { path, found } => match found {
                 Some(s) => write!(
                     f,
-                    "{}: not a baseline file (schema `{s}`, expected `{SCHEMA}`)",
+                    "{}: not a baseline file (schema `{s}`, expected `{BASELINE_SCHEMA}`)",
                     path.display()
                 ),
                 None => write!(
                     f,
-                    "{}: not a baseline file (no `schema` field, expected `{SCHEMA}`)",
+                    "{}: not a baseline file (no `schema` field, expected `{BASELINE_SCHEMA}`)",
                     path.display()
                 ),
             },
             BaselineError::NewerVersion { path, found } => write!(
                 f,
-                "{}: baseline file version {found} is newer than this tool reads (up to {VERSION}); upgrade the profiler",
+                "{}: baseline file version {found} is newer than this tool reads (up to {BASELINE_VERSION}); upgrade the profiler",
                 path.display()
             ),
             BaselineError::Invalid { path, message } => {

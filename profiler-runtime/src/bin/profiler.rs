@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use profiler_runtime::analyze::summary::{write_summary, SortKey, SummaryOptions};
 use profiler_runtime::export::{export_profile, ExportError, FlamegraphOptions, Format};
-use profiler_runtime::import::{load_saved, SavedProfile};
+use profiler_runtime::import::{load_saved, SavedFile};
 
 /// `baseline save` and `compare`: the regression gate.
 #[path = "cli/gate.rs"]
@@ -169,8 +169,8 @@ fn run(command: ProfileCommand) -> Result<(), String> {
         } => {
             let saved = load_saved(&input).map_err(|e| e.to_string())?;
             let result = match &saved {
-                SavedProfile::Timeline(profile) => export_profile(profile, &output, format),
-                SavedProfile::Report(report) => export_profile(report, &output, format),
+                SavedFile::Timeline(profile) => export_profile(profile, &output, format),
+                SavedFile::Report(report) => export_profile(report, &output, format),
             };
             result.map_err(|e| match e {
                 // The library's message cannot name the option that settles it.

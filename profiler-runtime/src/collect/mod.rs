@@ -291,7 +291,7 @@ pub fn flush() -> Profile {
     );
 
     // 5. Every registered site, called or not.
-    for info in registry::registered_functions() {
+    for info in registry::registered_sites() {
         functions.index(info);
     }
     for info in registry::run_time_sites() {
@@ -742,14 +742,7 @@ impl FunctionTable {
             .index
             .entry(std::ptr::from_ref(info))
             .or_insert_with(|| {
-                entries.push(FunctionEntry {
-                    name: info.name().into_owned(),
-                    module_path: info.module_path().to_owned(),
-                    file: info.file().to_owned(),
-                    line: info.line(),
-                    kind: info.kind(),
-                    budget_ns: info.budget_ns(),
-                });
+                entries.push(FunctionEntry::of_site(info));
                 entries.len() as u32 - 1
             })
     }

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::record::clock::ClockKind;
-use crate::record::registry::FunctionKind;
+use crate::record::registry::{FunctionInfo, FunctionKind};
 
 /// One function, scope or context known to a profile. Spans refer to it by index into
 /// [`Profile::functions`].
@@ -21,6 +21,20 @@ pub struct FunctionEntry {
     pub kind: FunctionKind,
     /// The time budget given with `#[profile(budget = "...")]`, ns.
     pub budget_ns: Option<u64>,
+}
+
+impl FunctionEntry {
+    /// The description of an instrumented site.
+    pub(crate) fn of_site(info: &FunctionInfo) -> FunctionEntry {
+        FunctionEntry {
+            name: info.name().into_owned(),
+            module_path: info.module_path().to_owned(),
+            file: info.file().to_owned(),
+            line: info.line(),
+            kind: info.kind(),
+            budget_ns: info.budget_ns(),
+        }
+    }
 }
 
 /// Flags of a [`Span`] or [`AsyncSpan`].

@@ -7,7 +7,7 @@
 
 use std::io::{self, Write};
 
-use crate::analyze::report::ProfileReport;
+use crate::analyze::report::Report;
 
 /// The header row.
 pub const CSV_COLUMNS: [&str; 19] = [
@@ -41,7 +41,7 @@ pub const CSV_COLUMNS: [&str; 19] = [
 /// # Errors
 ///
 /// Any error of `out`.
-pub fn write_csv<W: Write + ?Sized>(report: &ProfileReport, out: &mut W) -> io::Result<()> {
+pub fn write_csv<W: Write + ?Sized>(report: &Report, out: &mut W) -> io::Result<()> {
     let mut writer = csv::Writer::from_writer(out);
     writer.write_record(CSV_COLUMNS)?;
     let mut order: Vec<&_> = report.functions.iter().collect();

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use inferno::flamegraph::{self, Direction};
 
 use super::folded::folded_lines;
-use crate::analyze::report::ProfileReport;
+use crate::analyze::report::Report;
 
 /// How to draw a flamegraph.
 ///
@@ -64,7 +64,7 @@ impl FlamegraphOptions {
 ///
 /// Any error of `out`.
 pub fn write_flamegraph<W: Write + ?Sized>(
-    report: &ProfileReport,
+    report: &Report,
     options: &FlamegraphOptions,
     out: &mut W,
 ) -> io::Result<()> {

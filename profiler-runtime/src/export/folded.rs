@@ -12,10 +12,10 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
-use crate::analyze::report::ProfileReport;
+use crate::analyze::report::Report;
 
 /// The folded lines of `report`, sorted, without line ends.
-pub(crate) fn folded_lines(report: &ProfileReport) -> Vec<String> {
+pub(crate) fn folded_lines(report: &Report) -> Vec<String> {
     let tree = &report.call_tree;
     let names: Vec<Cow<'_, str>> = report
         .functions
@@ -48,7 +48,7 @@ pub(crate) fn folded_lines(report: &ProfileReport) -> Vec<String> {
 /// # Errors
 ///
 /// Any error of `out`.
-pub fn write_folded<W: Write + ?Sized>(report: &ProfileReport, out: &mut W) -> io::Result<()> {
+pub fn write_folded<W: Write + ?Sized>(report: &Report, out: &mut W) -> io::Result<()> {
     for line in folded_lines(report) {
         out.write_all(line.as_bytes())?;
         out.write_all(b"\n")?;

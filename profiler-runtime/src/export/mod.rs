@@ -19,11 +19,15 @@ pub use self::csv::{write_csv, CSV_COLUMNS};
 pub use chrome::write_chrome_trace;
 #[cfg(feature = "flamegraph")]
 pub use flamegraph::{write_flamegraph, FlamegraphOptions};
-pub use folded::{escape_frame, unescape_frame, write_folded};
+pub use folded::write_folded;
+// The folded format's escaping of frame names, for tests that parse folded lines back: not part
+// of the documented API.
+#[doc(hidden)]
+pub use folded::{escape_frame, unescape_frame};
 pub use profile_json::write_profile_json;
 pub use speedscope::write_speedscope;
 
-use crate::analyze::report::ProfileReport;
+use crate::analyze::report::Report;
 use crate::collect::profile::Profile;
 
 /// An output format.
@@ -151,7 +155,7 @@ impl Format {
         match self {
             Format::ChromeTrace => write_chrome_trace(profile, out),
             Format::Speedscope => write_speedscope(profile, out),
-            _ => self.write_report(&ProfileReport::new(profile), out),
+            _ => self.write_report(&Report::new(profile), out),
         }
     }
 
@@ -161,7 +165,7 @@ impl Format {
     ///
     /// Any error of `out`; an error of kind [`io::ErrorKind::Unsupported`] for the formats that
     /// [need the timeline](Self::needs_timeline).
-    pub fn write_report(self, report: &ProfileReport, out: &mut dyn Write) -> io::Result<()> {
+    pub fn write_report(self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
         match self {
             Format::ChromeTrace | Format::Speedscope => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -243,7 +247,7 @@ impl std::error::Error for ExportError {
     }
 }
 
-/// What [`export_profile`] can write: a [`Profile`] (every format) or a [`ProfileReport`] read back
+/// What [`export_profile`] can write: a [`Profile`] (every format) or a [`Report`] read back
 /// from a profile JSON (every format but those that [need the
 /// timeline](Format::needs_timeline)). Sealed.
 pub trait Exportable: sealed::Sealed {
@@ -266,7 +270,7 @@ impl Exportable for Profile {
     }
 }
 
-impl Exportable for ProfileReport {
+impl Exportable for Report {
     fn supports(&self, format: Format) -> bool {
         !format.needs_timeline()
     }
@@ -278,10 +282,10 @@ impl Exportable for ProfileReport {
 mod sealed {
     pub trait Sealed {}
     impl Sealed for crate::collect::profile::Profile {}
-    impl Sealed for crate::analyze::report::ProfileReport {}
+    impl Sealed for crate::analyze::report::Report {}
 }
 
-/// Writes `profile` (a [`Profile`], or a [`ProfileReport`]) to the file `path` in `format`, or in
+/// Writes `profile` (a [`Profile`], or a [`Report`]) to the file `path` in `format`, or in
 /// the format its name implies when `format` is `None`. The file is written through a buffer and flushed; on error the partial
 /// file is left for inspection and the error names it.
 ///

@@ -1,4 +1,4 @@
-//! Reading saved files back: the profile JSON ([`ProfileReport`]), and the Chrome traces and
+//! Reading saved files back: the profile JSON ([`Report`]), and the Chrome traces and
 //! Speedscope files written by this crate, which hold the whole timeline and are turned back into
 //! a [`Profile`].
 //!
@@ -30,7 +30,7 @@ use std::path::Path;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
-use crate::analyze::report::{json_error_kind, ProfileReport, ReadError, ReadErrorKind, SCHEMA};
+use crate::analyze::report::{json_error_kind, ReadError, ReadErrorKind, Report, PROFILE_SCHEMA};
 use crate::analyze::stats::kind_name;
 use crate::collect::profile::{
     AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline,
@@ -41,21 +41,21 @@ use crate::record::registry::FunctionKind;
 /// A saved profile, as found in a file.
 #[derive(Clone, Debug, PartialEq)]
 #[allow(clippy::large_enum_variant)] // read once per file
-pub enum SavedProfile {
+pub enum SavedFile {
     /// A profile JSON: statistics and call tree, no timeline.
-    Report(ProfileReport),
+    Report(Report),
     /// A Chrome trace or a Speedscope file: the whole timeline.
     Timeline(Profile),
 }
 
-impl SavedProfile {
+impl SavedFile {
     /// The statistics and call tree, computed from the timeline when needed. A trace does not
     /// record the host it was taken on, so a report made from one has no host.
-    pub fn to_report(&self) -> ProfileReport {
+    pub fn to_report(&self) -> Report {
         match self {
-            SavedProfile::Report(report) => report.clone(),
-            SavedProfile::Timeline(profile) => {
-                let mut report = ProfileReport::new(profile);
+            SavedFile::Report(report) => report.clone(),
+            SavedFile::Timeline(profile) => {
+                let mut report = Report::new(profile);
                 report.run.host = None;
                 report
             }
@@ -70,7 +70,7 @@ impl SavedProfile {
 ///
 /// [`ReadError`] naming the file: it cannot be read, is truncated or not JSON, is JSON of another
 /// kind, is of a newer version, or does not match its schema.
-pub fn load_saved(path: impl AsRef<Path>) -> Result<SavedProfile, ReadError> {
+pub fn load_saved(path: impl AsRef<Path>) -> Result<SavedFile, ReadError> {
     let path = path.as_ref();
     let bytes = fs::read(path).map_err(|e| ReadError::new(ReadErrorKind::Io(e)).at(path))?;
     read_saved(&bytes).map_err(|e| ReadError::new(e).at(path))
@@ -86,7 +86,7 @@ struct Sniff {
     trace_events: Option<IgnoredAny>,
 }
 
-fn read_saved(bytes: &[u8]) -> Result<SavedProfile, ReadErrorKind> {
+fn read_saved(bytes: &[u8]) -> Result<SavedFile, ReadErrorKind> {
     let sniff: Sniff = serde_json::from_slice(bytes).map_err(|e| match json_error_kind(e) {
         // Valid JSON, but not an object.
         ReadErrorKind::Malformed { .. } if serde_json::from_slice::<IgnoredAny>(bytes).is_ok() => {
@@ -94,19 +94,19 @@ fn read_saved(bytes: &[u8]) -> Result<SavedProfile, ReadErrorKind> {
         }
         kind => kind,
     })?;
-    if sniff.schema.as_deref() == Some(SCHEMA) {
+    if sniff.schema.as_deref() == Some(PROFILE_SCHEMA) {
         let value = serde_json::from_slice(bytes).map_err(json_error_kind)?;
-        return ProfileReport::from_value(value).map(SavedProfile::Report);
+        return Report::from_value(value).map(SavedFile::Report);
     }
     if sniff.trace_events.is_some() && sniff.schema.is_none() {
         let trace: Trace =
             serde_json::from_slice(bytes).map_err(|e| ReadErrorKind::Invalid(e.to_string()))?;
-        return Ok(SavedProfile::Timeline(trace.into_profile()?));
+        return Ok(SavedFile::Timeline(trace.into_profile()?));
     }
     if sniff.dollar_schema.as_deref() == Some(speedscope::SCHEMA) {
         let file: speedscope::File =
             serde_json::from_slice(bytes).map_err(|e| ReadErrorKind::Invalid(e.to_string()))?;
-        return Ok(SavedProfile::Timeline(file.into_profile()?));
+        return Ok(SavedFile::Timeline(file.into_profile()?));
     }
     Err(ReadErrorKind::WrongSchema {
         found: sniff.schema.or(sniff.dollar_schema),

@@ -6,7 +6,7 @@
 //! - **Per root** (each request begun with [`ProfileContext::request`](crate::ProfileContext::request)):
 //!   always. The request reads the clock when it begins and ends, and adds the duration to its
 //!   thread's table once per request.
-//! - **Per function**, when [`set_enabled`]`(true)` (or `PROFILER_AGGREGATE=1`): every request is
+//! - **Per function**, when [`set_per_function`]`(true)` (or `PROFILER_AGGREGATE=1`): every request is
 //!   recorded into the thread's ring while held back (see the tail mode in
 //!   [`sampling`](crate::production::sampling)); when it ends, its events are read in place and each call's
 //!   duration goes into the function's histogram, then the events are discarded by rewinding the
@@ -70,11 +70,11 @@ pub(crate) fn timing_threshold() -> u64 {
 /// # Examples
 ///
 /// ```
-/// profiler_runtime::production::aggregate::set_enabled(true);
-/// assert!(profiler_runtime::production::aggregate::is_enabled());
-/// # profiler_runtime::production::aggregate::set_enabled(false);
+/// profiler_runtime::production::aggregate::set_per_function(true);
+/// assert!(profiler_runtime::production::aggregate::per_function());
+/// # profiler_runtime::production::aggregate::set_per_function(false);
 /// ```
-pub fn set_enabled(enabled: bool) {
+pub fn set_per_function(enabled: bool) {
     env_loaded();
     ENABLED.store(enabled, Ordering::Relaxed);
 }
@@ -97,7 +97,7 @@ pub(crate) fn env_loaded() {
 }
 
 /// Whether per-function aggregation is on.
-pub fn is_enabled() -> bool {
+pub fn per_function() -> bool {
     env_loaded();
     ENABLED.load(Ordering::Relaxed)
 }

@@ -173,7 +173,7 @@ pub fn stats() -> AlertStats {
 
 /// Waits until every violation reported so far has been handled (delivered or suppressed), or
 /// `timeout` passes. Returns whether the queue is empty.
-pub fn wait_idle(timeout: Duration) -> bool {
+pub fn wait_delivered(timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     while PENDING.load(Ordering::Acquire) > 0 {
         if Instant::now() >= deadline {

@@ -52,7 +52,7 @@ impl ProfileContext {
     /// Begins a request whose root is `name`: whether and how it is recorded follows the root's
     /// policy ([`sampling::set_sample_rate`],
     /// [`sampling::set_tail_threshold`],
-    /// [`sampling::set_sla`], [`aggregate::set_enabled`](crate::production::aggregate::set_enabled)),
+    /// [`sampling::set_sla`], [`aggregate::set_per_function`](crate::production::aggregate::set_per_function)),
     /// and its duration is always added to the root's aggregates (while profiling is enabled).
     /// The root's name is looked up in a per-thread cache (a lock the first time on a thread).
     ///

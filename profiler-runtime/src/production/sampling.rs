@@ -355,7 +355,7 @@ fn seed() -> u64 {
 }
 
 /// Seeds this thread's sampling generator, making its decisions reproducible (tests, demos).
-pub fn seed_thread_rng(seed: u64) {
+pub fn seed_sampler(seed: u64) {
     let _ = RNG.try_with(|state| state.set(seed | 1));
 }
 
@@ -398,7 +398,7 @@ impl Request {
         } else {
             let threshold = root.sample_threshold.load(Ordering::Relaxed);
             let sampled = threshold >= ALWAYS || random_u32() < threshold;
-            let aggregating = aggregate::is_enabled();
+            let aggregating = aggregate::per_function();
             let timed = aggregating && {
                 let timing = aggregate::timing_threshold();
                 timing >= ALWAYS || random_u32() < timing
@@ -742,7 +742,7 @@ mod tests {
 
     #[test]
     fn random_bits_look_uniform() {
-        seed_thread_rng(42);
+        seed_sampler(42);
         let n = 100_000;
         let below = (0..n).filter(|_| random_u32() < ALWAYS / 100).count();
         // 1% of 100k: 1000, with a standard deviation of about 31.

@@ -417,7 +417,7 @@ pub(crate) fn switch_sites(on: bool) {
         .values()
         .chain(sites.receivers.values())
         .copied();
-    for info in registered_functions().chain(made) {
+    for info in registered_sites().chain(made) {
         info.set_on(on);
     }
 }
@@ -472,17 +472,8 @@ pub struct Registration(pub &'static FunctionInfo);
 
 inventory::collect!(Registration);
 
-/// Every instrumented function, scope and context of the program (all linked crates), whether it
-/// has been called or not. The order is unspecified.
-///
-/// # Examples
-///
-/// ```
-/// for info in profiler_runtime::registered_functions() {
-///     println!("{} at {}:{}", info.name(), info.file(), info.line());
-/// }
-/// ```
-pub fn registered_functions() -> impl Iterator<Item = &'static FunctionInfo> {
+/// Every instrumented site of the program (all linked crates), called or not.
+pub(crate) fn registered_sites() -> impl Iterator<Item = &'static FunctionInfo> {
     inventory::iter::<Registration>.into_iter().map(|r| r.0)
 }
 

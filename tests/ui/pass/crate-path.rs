@@ -19,7 +19,7 @@ impl Pool {
 
 fn main() {
     assert_eq!(work() + Pool.get(), 3);
-    let names: Vec<String> = facade::registered_functions().map(|f| f.name().into_owned()).collect();
+    let names: Vec<String> = facade::registered_functions().map(|f| f.name).collect();
     assert!(names.iter().any(|n| *n == format!("{}::work", module_path!())), "{names:?}");
     assert!(names.iter().any(|n| *n == format!("{}::Pool::get", module_path!())), "{names:?}");
 }

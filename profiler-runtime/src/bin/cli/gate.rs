@@ -405,7 +405,7 @@ fn is_baseline_file(path: &Path) -> bool {
     let n = std::fs::File::open(path)
         .and_then(|mut f| f.read(&mut head))
         .unwrap_or(0);
-    String::from_utf8_lossy(&head[..n]).contains(profiler_runtime::baseline::SCHEMA)
+    String::from_utf8_lossy(&head[..n]).contains(profiler_runtime::baseline::BASELINE_SCHEMA)
 }
 
 fn load_run(path: &Path) -> Result<Run, String> {
