@@ -6,7 +6,8 @@
 //!
 //! ```toml
 //! [dependencies]
-//! profiler-runtime = "0.1"
+//! # Not on crates.io yet: a path (or git) dependency; "0.1" once published.
+//! profiler-runtime = { path = "../profiler/profiler-runtime" }
 //!
 //! [features]
 //! profile = ["profiler-runtime/enable"]
@@ -48,7 +49,8 @@
 //! # Cost
 //!
 //! - Feature `enable` off: `#[profile]` returns the function exactly as written, and
-//!   [`profile_scope!`] expands to nothing. Zero cost.
+//!   [`profile_scope!`] expands to a compile-time check of its name. Zero cost, and a library
+//!   that depends on this crate without features compiles nine small crates (no serde).
 //! - Compiled in, switched off with [`disable`]: one relaxed atomic load and a branch per call.
 //! - Recording: two timestamp reads (`rdtsc` on x86-64) and two 16-byte stores into the calling
 //!   thread's own ring buffer per call. No lock, no allocation after the thread's first event, no
@@ -62,7 +64,7 @@
 //! the blocks threads have filled, without copying them, and gives the rings spare blocks instead;
 //! [`flush`] does the same and merges everything taken since the last flush. When a ring is full
 //! anyway, new calls are dropped whole (enter and exit) and counted: the timeline stays well
-//! formed and every export reports the count. Events of threads that have exited are kept until
+//! formed, and the Chrome, Speedscope, profile JSON and SVG exports report the count. Events of threads that have exited are kept until
 //! the next flush.
 //!
 //! # Regression gate
@@ -80,9 +82,19 @@
 //! | `PROFILER_OUTPUT` | path prefix of the files the [`ProfilerGuard`] writes (overrides [`Config::output`]) |
 //! | `PROFILER_FORMATS` | comma-separated formats the guard writes: `chrome`, `speedscope`, `json`, `csv`, `folded` (and `flamegraph`, `icicle` with the `flamegraph` feature); an unknown name is an error (see [`Config::init`]) |
 //! | `PROFILER_QUIET` | `1`/`true`/`on`/`yes`: the guard says nothing on stderr at exit unless a file could not be written (overrides [`Config::quiet`]) |
-//! | `PROFILER_ENABLED` | `0`/`false`/`off` starts with recording switched off (read by [`Config::init`]) |
+//! | `PROFILER_ENABLED` | `0`/`false`/`off`/`no` starts with recording switched off (read by [`Config::init`]) |
 //! | `PROFILER_BUFFER_EVENTS` | ring capacity in events for each thread |
+//! | `PROFILER_COLLECT_INTERVAL_MS` | how often the background collector drains the rings (default 10; `0`: no collector thread) |
+//! | `PROFILER_MAX_BUFFERED_EVENTS` | the most events the collector holds between two flushes |
 //! | `PROFILER_SAMPLE_RATE`, `PROFILER_TAIL_THRESHOLD`, `PROFILER_SLA`, `PROFILER_AGGREGATE` | production modes per request root: see [`sampling`](production::sampling) |
+//!
+//! # Layout
+//!
+//! The modules follow the data, bottom to top, and each uses only those below it: the record
+//! layer (clock, rings, recorder, the registry of sites and threads; private), the collector
+//! (drain and merge into a [`Profile`]; its functions are at the root), [`analyze`] (statistics,
+//! call tree, report; feature `analysis`), [`export`] and [`import`], then [`production`] and
+//! the gate (`baseline`). Every environment variable: the book's reference.
 //!
 //! # In production
 //!
@@ -95,14 +107,17 @@
 // docs.rs builds with `--cfg docsrs` (see Cargo.toml): each item then shows the feature it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The layers, bottom to top; each uses only those above it in this list (see each module's
-// docs): record -> collect -> analyze -> export / import -> production, baseline (the gate).
+// The layers, bottom to top: record -> collect -> analyze -> export, import -> production and
+// baseline (the gate). A module uses only its own layer and those below it (see each layer's
+// module docs; `python3 tools/module_graph.py` checks it).
+#[cfg(feature = "analysis")]
 pub mod analyze;
 #[cfg(feature = "baseline")]
 pub mod baseline;
 mod collect;
 mod exit_report;
 pub mod export;
+#[cfg(feature = "analysis")]
 pub mod import;
 pub mod production;
 mod record;
@@ -448,7 +463,7 @@ fn parse_formats(list: &str) -> Result<Option<Vec<Format>>, ConfigError> {
 #[non_exhaustive]
 pub enum ConfigError {
     /// `PROFILER_FORMATS` names a format that does not exist, or that needs a feature this build
-    /// lacks (`flamegraph`, `icicle`).
+    /// lacks (`flamegraph`, `icicle`; `json`, `csv`, `folded` without `analysis`).
     UnknownFormat {
         /// The variable's whole value.
         value: String,
@@ -463,11 +478,17 @@ impl fmt::Display for ConfigError {
             ConfigError::UnknownFormat { value, name } => {
                 let valid: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
                 write!(f, "PROFILER_FORMATS={value:?}: unknown format `{name}`")?;
-                if matches!(name.to_ascii_lowercase().as_str(), "flamegraph" | "icicle") {
-                    write!(
+                match name.to_ascii_lowercase().as_str() {
+                    "flamegraph" | "icicle" if cfg!(not(feature = "flamegraph")) => write!(
                         f,
                         " (it needs the `flamegraph` feature of profiler-runtime, off in this build)"
-                    )?;
+                    )?,
+                    "json" | "csv" | "folded" if cfg!(not(feature = "analysis")) => write!(
+                        f,
+                        " (it needs the `analysis` feature of profiler-runtime, which `enable` \
+                         turns on, off in this build)"
+                    )?,
+                    _ => {}
                 }
                 write!(
                     f,
@@ -684,6 +705,7 @@ mod tests {
     use super::{parse_formats, ConfigError, Format};
 
     #[test]
+    #[cfg(feature = "analysis")]
     fn format_lists_ignore_case_spaces_and_repeats() {
         assert_eq!(
             parse_formats(" CSV,json ,csv,").unwrap(),

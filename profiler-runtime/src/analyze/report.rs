@@ -38,8 +38,7 @@ use crate::analyze::tree::CallTree;
 use crate::collect::build_info::EXPORTER;
 use crate::collect::profile::Profile;
 
-/// The `$schema` by which Speedscope (and `import`) recognise a Speedscope file.
-pub(crate) const SPEEDSCOPE_SCHEMA: &str = "https://www.speedscope.app/file-format-schema.json";
+pub(crate) use crate::collect::build_info::SPEEDSCOPE_SCHEMA;
 
 /// The value of the `schema` field of the profile JSON.
 pub const PROFILE_SCHEMA: &str = "profiler-profile";

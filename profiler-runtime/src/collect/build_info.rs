@@ -1,10 +1,12 @@
 //! How the profiled program was built (recorded in every profile, for comparability).
 
+#[cfg(feature = "analysis")]
 use serde::{Deserialize, Serialize};
 
 /// How the profiled program was built. Captured when `profiler-runtime` is compiled, by the same
 /// `rustc`, for the same target and profile as the program that links it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "analysis", derive(Serialize, Deserialize))]
 pub struct BuildInfo {
     /// `rustc -V` of the compiler, e.g. `rustc 1.85.0 (4d91de4e4 2025-02-17)`.
     pub rustc: String,
@@ -41,3 +43,6 @@ impl BuildInfo {
 
 /// `profiler-runtime <version>`, written into every export.
 pub(crate) const EXPORTER: &str = concat!("profiler-runtime ", env!("CARGO_PKG_VERSION"));
+
+/// The `$schema` by which Speedscope (and `import`) recognise a Speedscope file.
+pub(crate) const SPEEDSCOPE_SCHEMA: &str = "https://www.speedscope.app/file-format-schema.json";

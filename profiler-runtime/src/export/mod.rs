@@ -2,11 +2,14 @@
 //! one entry point, [`export_profile`], that picks the format from an enum or a file name.
 
 mod chrome;
+#[cfg(feature = "analysis")]
 mod csv;
 #[cfg(feature = "flamegraph")]
 mod flamegraph;
+#[cfg(feature = "analysis")]
 mod folded;
 pub(crate) mod json;
+#[cfg(feature = "analysis")]
 mod profile_json;
 mod speedscope;
 
@@ -15,18 +18,23 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "analysis")]
 pub use self::csv::{write_csv, CSV_COLUMNS};
 pub use chrome::write_chrome_trace;
 #[cfg(feature = "flamegraph")]
 pub use flamegraph::{write_flamegraph, FlamegraphOptions};
+#[cfg(feature = "analysis")]
 pub use folded::write_folded;
 // The folded format's escaping of frame names, for tests that parse folded lines back: not part
 // of the documented API.
+#[cfg(feature = "analysis")]
 #[doc(hidden)]
 pub use folded::{escape_frame, unescape_frame};
+#[cfg(feature = "analysis")]
 pub use profile_json::write_profile_json;
 pub use speedscope::write_speedscope;
 
+#[cfg(feature = "analysis")]
 use crate::analyze::report::Report;
 use crate::collect::profile::Profile;
 
@@ -42,12 +50,16 @@ pub enum Format {
     Speedscope,
     /// The profile JSON: run metadata, per-function statistics and the call tree, versioned and
     /// readable back ([`report`](crate::analyze::report) documents it). File names ending in `.json`
-    /// (other than the two above).
+    /// (other than the two above). Feature `analysis` (on with `enable`).
+    #[cfg(feature = "analysis")]
     Json,
     /// One row per function with its statistics, RFC 4180 quoting. File names ending in `.csv`.
+    /// Feature `analysis` (on with `enable`).
+    #[cfg(feature = "analysis")]
     Csv,
     /// Folded stacks (`a;b;c 1234`, self time in ns), the input of flamegraph tools. File names
-    /// ending in `.folded` or `.collapsed`.
+    /// ending in `.folded` or `.collapsed`. Feature `analysis` (on with `enable`).
+    #[cfg(feature = "analysis")]
     Folded,
     /// An SVG flamegraph (feature `flamegraph`). File names ending in `.svg`.
     #[cfg(feature = "flamegraph")]
@@ -63,8 +75,11 @@ impl Format {
     pub const ALL: &'static [Format] = &[
         Format::ChromeTrace,
         Format::Speedscope,
+        #[cfg(feature = "analysis")]
         Format::Json,
+        #[cfg(feature = "analysis")]
         Format::Csv,
+        #[cfg(feature = "analysis")]
         Format::Folded,
         #[cfg(feature = "flamegraph")]
         Format::FlamegraphSvg,
@@ -120,8 +135,11 @@ impl Format {
         match self {
             Format::ChromeTrace => &[".trace.json", ".chrome.json"],
             Format::Speedscope => &[".speedscope.json"],
+            #[cfg(feature = "analysis")]
             Format::Json => &[".json"],
+            #[cfg(feature = "analysis")]
             Format::Csv => &[".csv"],
+            #[cfg(feature = "analysis")]
             Format::Folded => &[".folded", ".collapsed"],
             #[cfg(feature = "flamegraph")]
             Format::FlamegraphSvg => &[".svg"],
@@ -136,8 +154,11 @@ impl Format {
         match self {
             Format::ChromeTrace => "chrome",
             Format::Speedscope => "speedscope",
+            #[cfg(feature = "analysis")]
             Format::Json => "json",
+            #[cfg(feature = "analysis")]
             Format::Csv => "csv",
+            #[cfg(feature = "analysis")]
             Format::Folded => "folded",
             #[cfg(feature = "flamegraph")]
             Format::FlamegraphSvg => "flamegraph",
@@ -155,11 +176,13 @@ impl Format {
         match self {
             Format::ChromeTrace => write_chrome_trace(profile, out),
             Format::Speedscope => write_speedscope(profile, out),
+            #[cfg(feature = "analysis")]
             _ => self.write_report(&Report::new(profile), out),
         }
     }
 
     /// Writes an analysed profile in this format to `out`.
+    #[cfg(feature = "analysis")]
     ///
     /// # Errors
     ///
@@ -270,6 +293,7 @@ impl Exportable for Profile {
     }
 }
 
+#[cfg(feature = "analysis")]
 impl Exportable for Report {
     fn supports(&self, format: Format) -> bool {
         !format.needs_timeline()
@@ -282,6 +306,7 @@ impl Exportable for Report {
 mod sealed {
     pub trait Sealed {}
     impl Sealed for crate::collect::profile::Profile {}
+    #[cfg(feature = "analysis")]
     impl Sealed for crate::analyze::report::Report {}
 }
 

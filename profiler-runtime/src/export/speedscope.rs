@@ -13,7 +13,7 @@ use super::EXPORTER;
 use crate::collect::profile::Profile;
 
 /// The schema URL Speedscope recognises.
-use crate::analyze::report::SPEEDSCOPE_SCHEMA as SCHEMA;
+use crate::collect::build_info::SPEEDSCOPE_SCHEMA as SCHEMA;
 
 /// Writes `profile` as a Speedscope file to `out` (unbuffered writers should be wrapped in a
 /// [`std::io::BufWriter`]).
