@@ -97,6 +97,7 @@
 
 pub mod aggregate;
 pub mod alert;
+pub mod atomic_file;
 #[cfg(feature = "baseline")]
 pub mod baseline;
 mod build_info;

@@ -11,8 +11,7 @@ mod profile_json;
 mod speedscope;
 
 use std::fmt;
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 pub use self::csv::{write_csv, CSV_COLUMNS};
@@ -282,8 +281,9 @@ mod sealed {
 }
 
 /// Writes `profile` (a [`Profile`], or a [`ProfileReport`]) to the file `path` in `format`, or in
-/// the format its name implies when `format` is `None`. The file is written through a buffer and flushed; on error the partial
-/// file is left for inspection and the error names it.
+/// the format its name implies when `format` is `None`. The file is replaced only once the new
+/// one is complete and on disk ([`atomic_file::write`](crate::atomic_file::write)): on error, the
+/// file that was there is intact, no partial file is left, and the error names the file.
 ///
 /// # Errors
 ///
@@ -325,11 +325,7 @@ pub fn export_profile<P: Exportable + ?Sized>(
         path: path.to_owned(),
         source,
     };
-    let file = File::create(path).map_err(io_error)?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    profile.write_as(format, &mut out).map_err(io_error)?;
-    out.flush().map_err(io_error)?;
-    Ok(())
+    crate::atomic_file::write(path, |out| profile.write_as(format, out)).map_err(io_error)
 }
 
 /// `profiler-runtime <version>`, written into every export.

@@ -331,9 +331,7 @@ fn report(args: &CompareArgs, comparison: &Comparison) -> Result<(), String> {
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     if let Some(path) = &args.json {
-        let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        comparison
-            .write(OutputFormat::Json, io::BufWriter::new(file))
+        profiler_runtime::atomic_file::write(path, |out| comparison.write(OutputFormat::Json, out))
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     if let Some(command) = &args.alert_command {
