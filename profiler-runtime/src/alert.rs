@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::calibration;
-use crate::export::{ExportError, Format};
+use crate::export::{ExportFilesError, Format};
 use crate::profile::Profile;
 use crate::sampling::{self, KeptRequest};
 
@@ -280,7 +280,7 @@ fn handle(windows: &mut HashMap<&'static str, (Instant, u32, u64)>, pending: Pen
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
     if let Some(prefix) = prefix {
-        let result: Result<_, ExportError> =
+        let result: Result<_, ExportFilesError> =
             sampling::dump_flight_recorder(&prefix, &[Format::ChromeTrace, Format::Speedscope]);
         match result {
             Ok(_) => DUMPS.fetch_add(1, Ordering::Relaxed),

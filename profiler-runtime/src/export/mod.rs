@@ -3,6 +3,7 @@
 
 mod chrome;
 mod csv;
+mod files_error;
 #[cfg(feature = "flamegraph")]
 mod flamegraph;
 mod folded;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 pub use self::csv::{write_csv, CSV_COLUMNS};
 pub use chrome::write_chrome_trace;
+pub use files_error::ExportFilesError;
 #[cfg(feature = "flamegraph")]
 pub use flamegraph::{write_flamegraph, FlamegraphOptions};
 pub use folded::{escape_frame, unescape_frame, write_folded};
@@ -229,6 +231,17 @@ impl fmt::Display for ExportError {
                 path.display()
             ),
             ExportError::Io { path, source } => write!(f, "cannot write {}: {source}", path.display()),
+        }
+    }
+}
+
+impl ExportError {
+    /// The file that was not written.
+    pub fn path(&self) -> &Path {
+        match self {
+            ExportError::UnknownFormat { path }
+            | ExportError::NeedsTimeline { path, .. }
+            | ExportError::Io { path, .. } => path,
         }
     }
 }
