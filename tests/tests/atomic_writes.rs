@@ -219,3 +219,24 @@ fn finish_on_a_read_only_disk_reports_every_file_and_keeps_the_old_ones() {
     }
     assert_eq!(names_in(disk.path()), ["run.csv", "run.trace.json"]);
 }
+
+#[test]
+fn a_flight_recorder_dump_names_every_file_it_could_not_write() {
+    let dir = temp_dir("dump");
+    let blocker = dir.join("blocker");
+    std::fs::write(&blocker, b"").unwrap();
+    let error = profiler_runtime::sampling::dump_flight_recorder(
+        blocker.join("slow"),
+        &[Format::ChromeTrace, Format::Speedscope],
+    )
+    .unwrap_err();
+    let failed: Vec<&Path> = error.failed().iter().map(ExportError::path).collect();
+    assert_eq!(
+        failed,
+        [
+            blocker.join("slow.trace.json"),
+            blocker.join("slow.speedscope.json")
+        ]
+    );
+    assert!(error.written().is_empty());
+}
