@@ -1,6 +1,6 @@
 //! Writing a file so that a failure never destroys the previous one: every file the profiler
 //! writes (exports, baselines, the guard's files, the flight-recorder dump, the `profiler` tool's
-//! outputs) goes through [`write`].
+//! outputs but the summary `compare --markdown` appends to) goes through [`write`].
 //!
 //! The content goes to a new temporary file beside the destination (`.<name>.tmp-<pid>-<n>`),
 //! which is flushed, synced to disk and only then renamed over the destination. A rename within

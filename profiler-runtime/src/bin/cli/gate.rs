@@ -322,6 +322,9 @@ fn report(args: &CompareArgs, comparison: &Comparison) -> Result<(), String> {
         .write(format, stdout.lock())
         .map_err(|e| format!("stdout: {e}"))?;
     if let Some(path) = &args.markdown {
+        // Appended in place, not replaced whole like the other outputs: the file gathers the
+        // summaries of several steps ($GITHUB_STEP_SUMMARY), and a failed append leaves the
+        // earlier ones intact.
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
