@@ -44,15 +44,20 @@ pub fn write(
     content: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
     let path = path.as_ref();
-    let destination = match fs::metadata(path) {
-        Ok(meta) if !meta.is_file() && !meta.is_dir() => return write_in_place(path, content),
+    let existing = fs::metadata(path).ok();
+    let destination = match &existing {
+        Some(meta) if !meta.is_file() && !meta.is_dir() => return write_in_place(path, content),
         // Renaming over the link would replace the link itself with a plain file.
-        Ok(_) if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) => {
+        Some(_) if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) => {
             fs::canonicalize(path)?
         }
         _ => path.to_owned(),
     };
     let temp = TempFile::create(&destination)?;
+    if let Some(meta) = existing.filter(fs::Metadata::is_file) {
+        // A replaced file keeps its mode, as it did when it was truncated and rewritten.
+        temp.file.set_permissions(meta.permissions())?;
+    }
     let mut out = BufWriter::with_capacity(1 << 20, &temp.file);
     content(&mut out)?;
     out.flush()?;
@@ -232,6 +237,19 @@ mod tests {
             .is_symlink());
         assert_eq!(fs::read(&target).unwrap(), b"new");
         assert_eq!(names_in(&dir), ["link.json", "target.json"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_replaced_file_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("mode");
+        let path = dir.join("out.json");
+        fs::write(&path, b"old").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        write(&path, |out| out.write_all(b"new")).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640, "{mode:o}");
     }
 
     #[cfg(unix)]
