@@ -151,12 +151,14 @@ fn main() {
     let written = sampling::dump_flight_recorder(
         dir.join("flight"),
         &[Format::ChromeTrace, Format::Speedscope],
-    );
+    )
+    .map_err(|e| e.to_string());
     let timeline = export_profile(
         &profiler_runtime::flush(),
         dir.join("sampled.trace.json"),
         None,
-    );
+    )
+    .map_err(|e| e.to_string());
     match (written, timeline) {
         (Ok(paths), Ok(())) => {
             for path in paths {

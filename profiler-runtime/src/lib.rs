@@ -112,6 +112,9 @@
 // module docs; `python3 tools/module_graph.py` checks it).
 #[cfg(feature = "analysis")]
 pub mod analyze;
+// Writes a file whole or not at all; used by the exporters, the gate and the `profiler` binary.
+#[doc(hidden)]
+pub mod atomic_file;
 #[cfg(feature = "baseline")]
 pub mod baseline;
 mod collect;
@@ -242,7 +245,7 @@ macro_rules! profile_scope {
 /// // ... run the workload ...
 /// let written = guard.finish()?;
 /// assert_eq!(written, vec![dir.join("run.trace.json")]);
-/// # Ok::<(), profiler_runtime::export::ExportError>(())
+/// # Ok::<(), profiler_runtime::export::ExportFilesError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -428,6 +431,13 @@ impl Config {
             })
             .collect()
     }
+
+    /// Each file with its format.
+    fn files(&self) -> impl Iterator<Item = (PathBuf, Format)> + '_ {
+        self.output_paths()
+            .into_iter()
+            .zip(self.formats.iter().copied())
+    }
 }
 
 /// A yes/no variable: `0`, `false`, `off` or `no` (any case) is no, anything else yes; unset or
@@ -555,23 +565,45 @@ impl ProfilerGuard {
     /// Flushes and writes the files now, returning their paths. Prints nothing (the message of
     /// [`Config::quiet`] is the guard's at exit, when there is no caller left to tell).
     ///
+    /// Each file replaces the one of an earlier run only once it is complete and on disk, so a
+    /// failure (a full disk, a read-only or missing folder) never leaves a partial file.
+    ///
     /// # Errors
     ///
-    /// The first file that could not be written; the other formats are still attempted.
-    pub fn finish(mut self) -> Result<Vec<PathBuf>, ExportError> {
+    /// [`ExportFilesError`](export::ExportFilesError) with every file that could not be written
+    /// and the ones that were: every format is attempted.
+    ///
+    /// # A lost profile as a failing exit
+    ///
+    /// A guard dropped at exit reports a file it could not write on stderr, but the program
+    /// still exits with 0: a `Drop` cannot change the exit code. Where a missing profile must fail
+    /// the run (a CI job, a benchmark script), call `finish` at the end of `main` and exit
+    /// non-zero on its error:
+    ///
+    /// ```no_run
+    /// use std::process::ExitCode;
+    ///
+    /// fn main() -> ExitCode {
+    ///     let profiler = profiler_runtime::init();
+    ///     // ... the workload ...
+    ///     match profiler.finish() {
+    ///         Ok(_) => ExitCode::SUCCESS,
+    ///         Err(e) => {
+    ///             eprintln!("error: {e}"); // one line per file not written
+    ///             ExitCode::FAILURE
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// `main` can also return the error (`fn main() -> Result<(), Box<dyn std::error::Error>>`
+    /// and `profiler.finish()?;`); Rust then prints its `Debug` form and exits with 1.
+    pub fn finish(mut self) -> Result<Vec<PathBuf>, export::ExportFilesError> {
         self.finished = true;
         if let Some(collector) = self.collector.take() {
             collector.stop();
         }
-        let mut paths = Vec::new();
-        let mut first_error = None;
-        for (path, result) in write_files(&self.config, &flush()) {
-            if let Err(e) = result {
-                first_error.get_or_insert(e);
-            }
-            paths.push(path);
-        }
-        first_error.map_or(Ok(paths), Err)
+        export::ExportFilesError::collect(write_files(&flush(), self.config.files()))
     }
 
     /// The configuration in force (after the environment was applied).
@@ -591,7 +623,7 @@ impl Drop for ProfilerGuard {
             collector.stop();
         }
         let profile = flush();
-        let files = write_files(&self.config, &profile);
+        let files = write_files(&profile, self.config.files());
         // At program exit there is no caller left to return the paths or the errors to: this is
         // the one place the library prints, in one block.
         let report = exit_report::ExitReport {
@@ -611,31 +643,33 @@ impl Drop for ProfilerGuard {
     }
 }
 
-/// Writes every format of `config`, each file whatever became of the others.
-fn write_files(config: &Config, profile: &Profile) -> Vec<(PathBuf, Result<(), ExportError>)> {
-    let paths = config.output_paths();
-    let mut dir_error = None;
-    if let Some(dir) = paths.first().and_then(|p| p.parent()) {
-        if !dir.as_os_str().is_empty() {
-            dir_error = std::fs::create_dir_all(dir)
-                .err()
-                .map(|e| (dir.to_owned(), e));
-        }
-    }
-    paths
+/// Writes `profile` to each file in its format, each whatever became of the others, creating
+/// their folders first.
+pub(crate) fn write_files(
+    profile: &Profile,
+    files: impl IntoIterator<Item = (PathBuf, Format)>,
+) -> Vec<(PathBuf, Result<(), ExportError>)> {
+    // The folder last created, and its error: the files of one set share their folder.
+    let mut dir_created: Option<(PathBuf, Option<std::io::Error>)> = None;
+    files
         .into_iter()
-        .zip(&config.formats)
         .map(|(path, format)| {
-            let result = match &dir_error {
+            let dir = path.parent().unwrap_or(Path::new(""));
+            if !dir.as_os_str().is_empty() && dir_created.as_ref().is_none_or(|(d, _)| d != dir) {
+                dir_created = Some((dir.to_owned(), std::fs::create_dir_all(dir).err()));
+            }
+            let result = match &dir_created {
                 // Each file gets the directory's error: creating it would only say "not found".
-                Some((dir, e)) => Err(ExportError::Io {
-                    path: path.clone(),
-                    source: std::io::Error::new(
-                        e.kind(),
-                        format!("cannot create the directory {}: {e}", dir.display()),
-                    ),
-                }),
-                None => export::export_profile(profile, &path, Some(*format)),
+                Some((dir, Some(e))) if path.parent() == Some(dir.as_path()) => {
+                    Err(ExportError::Io {
+                        path: path.clone(),
+                        source: std::io::Error::new(
+                            e.kind(),
+                            format!("cannot create the directory {}: {e}", dir.display()),
+                        ),
+                    })
+                }
+                _ => export::export_profile(profile, &path, Some(format)),
             };
             (path, result)
         })

@@ -471,3 +471,137 @@ fn bad_input_files_fail_with_one_line_and_exit_code_1() {
         }
     }
 }
+
+/// A tmpfs of `size_kib` KiB mounted on a fresh folder for one test, unmounted when dropped: a
+/// disk that is full after a few files.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// `None`, said on stderr, where this machine refuses the mount (not root, a container
+    /// without the capability): only a refused mount skips the test.
+    fn mount_or_skip(test: &str, size_kib: u32) -> Option<Tmpfs> {
+        let dir =
+            std::env::temp_dir().join(format!("profiler-cli-tmpfs-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tmpfs = Tmpfs(dir);
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_kib}k"), "tmpfs"])
+            .arg(&tmpfs.0)
+            .output();
+        match mounted {
+            Ok(out) if out.status.success() => Some(tmpfs),
+            Ok(out) => {
+                let reason = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+                eprintln!("skipped {test}: cannot mount a tmpfs here ({reason})");
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped {test}: cannot run mount ({e})");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).output();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// `n` functions called once each: its baseline and its flamegraph take over 64 KiB.
+fn wide_profile(n: u32) -> Profile {
+    let mut profile = profile();
+    profile.functions = (0..n)
+        .map(|i| entry(&format!("app::function_number_{i}"), FunctionKind::Function))
+        .collect();
+    profile.threads[0].spans = (0..n)
+        .map(|i| span(i, u64::from(i) * 10, u64::from(i) * 10 + 5, 0, None))
+        .collect();
+    profile.async_spans.clear();
+    profile.end_ns = u64::from(n) * 10;
+    profile
+}
+
+/// Asserts that the file at `path` still holds `old`, byte for byte.
+fn assert_unchanged(path: &Path, old: &[u8]) {
+    let now = std::fs::read(path).unwrap();
+    assert!(
+        now == old,
+        "{} changed: {} bytes now, {} before",
+        path.display(),
+        now.len(),
+        old.len()
+    );
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Asserts a failure that names `path`: a non-zero exit code, one line on stderr, no panic.
+fn fails_naming(output: &Output, path: &Path) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && output.status.code().is_some(),
+        "{}: {stderr}",
+        output.status
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&path.display().to_string()), "{stderr}");
+    assert!(stderr.contains("No space left"), "{stderr}");
+}
+
+#[test]
+fn baseline_save_onto_a_full_disk_fails_and_keeps_the_old_baseline() {
+    let Some(disk) = Tmpfs::mount_or_skip("baseline-save", 64) else {
+        return;
+    };
+    let dir = fixture("baseline-full-disk");
+    let wide = dir.join("wide.json");
+    export_profile(&wide_profile(1000), &wide, None).unwrap();
+    let baseline = disk.0.join("main.baseline.json");
+
+    let saved = profiler(&[&"baseline", &"save", &baseline, &dir.join("run.json")]);
+    assert!(
+        saved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&saved.stderr)
+    );
+    let good = std::fs::read(&baseline).unwrap();
+
+    fails_naming(
+        &profiler(&[&"baseline", &"save", &baseline, &wide]),
+        &baseline,
+    );
+    assert_unchanged(&baseline, &good);
+    assert_eq!(names_in(&disk.0), ["main.baseline.json"]);
+}
+
+#[test]
+fn flamegraph_and_convert_onto_a_full_disk_fail_and_keep_the_old_files() {
+    let Some(disk) = Tmpfs::mount_or_skip("flamegraph-convert", 64) else {
+        return;
+    };
+    let dir = fixture("flamegraph-full-disk");
+    let wide = dir.join("wide.json");
+    export_profile(&wide_profile(1000), &wide, None).unwrap();
+    let svg = disk.0.join("flame.svg");
+    let csv = disk.0.join("run.csv");
+    stdout(&profiler(&[&"flamegraph", &dir.join("run.json"), &svg]));
+    stdout(&profiler(&[&"convert", &dir.join("run.json"), &csv]));
+    let good_svg = std::fs::read(&svg).unwrap();
+    let good_csv = std::fs::read(&csv).unwrap();
+
+    fails_naming(&profiler(&[&"flamegraph", &wide, &svg]), &svg);
+    fails_naming(&profiler(&[&"convert", &wide, &csv]), &csv);
+    assert_unchanged(&svg, &good_svg);
+    assert_unchanged(&csv, &good_csv);
+    assert_eq!(names_in(&disk.0), ["flame.svg", "run.csv"]);
+}

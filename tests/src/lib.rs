@@ -5,6 +5,7 @@
 
 pub mod one_line_forms;
 pub mod synthetic;
+pub mod tmpfs;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -53,4 +54,17 @@ pub fn tree(profile: &Profile, thread: &ThreadTimeline) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Asserts that the file at `path` still holds `old`, byte for byte (a failure gives the sizes,
+/// not the bytes).
+pub fn assert_unchanged(path: &std::path::Path, old: &[u8]) {
+    let now = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        now == old,
+        "{} changed: {} bytes now, {} before",
+        path.display(),
+        now.len(),
+        old.len()
+    );
 }

@@ -184,3 +184,60 @@ fn a_file_that_cannot_be_written_is_reported_with_its_error() {
         );
     }
 }
+
+#[test]
+fn every_file_that_cannot_be_written_is_listed_and_the_others_are_written() {
+    let dir = temp_dir("collisions");
+    // A folder where a file should go cannot be replaced by it, not even by root.
+    for name in ["run.trace.json", "run.csv"] {
+        std::fs::create_dir(dir.join(name)).unwrap();
+    }
+    let stderr = run(
+        &dir.join("run"),
+        3,
+        &[("PROFILER_FORMATS", "chrome,json,csv")],
+    );
+    assert!(
+        stderr.contains(&format!(
+            "profiler: wrote {}\n",
+            dir.join("run.json").display()
+        )),
+        "{stderr}"
+    );
+    for name in ["run.trace.json", "run.csv"] {
+        assert!(
+            stderr.contains(&format!(
+                "profiler: cannot write {}: ",
+                dir.join(name).display()
+            )),
+            "{name}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn on_a_full_disk_each_file_is_reported_and_the_previous_run_s_files_stay_whole() {
+    let Some(disk) = profiler_tests::tmpfs::mount_or_skip("guard-full-disk", 64) else {
+        return;
+    };
+    let prefix = disk.path().join("run");
+    run(&prefix, 3, &[]);
+    let names = ["run.speedscope.json", "run.trace.json"];
+    let old: Vec<Vec<u8>> = names
+        .iter()
+        .map(|name| std::fs::read(disk.path().join(name)).unwrap())
+        .collect();
+
+    // 20,000 calls: each file alone is larger than the disk.
+    let stderr = run(&prefix, 20_000, &[("PROFILER_QUIET", "1")]);
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+    for (name, old) in names.iter().zip(&old) {
+        let path = disk.path().join(name);
+        assert!(
+            stderr.contains(&format!("profiler: cannot write {}: ", path.display())),
+            "{name}: {stderr}"
+        );
+        profiler_tests::assert_unchanged(&path, old);
+    }
+    assert_eq!(files_in(disk.path()), names);
+}

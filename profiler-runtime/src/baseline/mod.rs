@@ -60,7 +60,7 @@ mod render;
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -326,7 +326,9 @@ impl Baseline {
         serde_json::to_writer_pretty(out, &file).map_err(io::Error::from)
     }
 
-    /// Writes the baseline to the file at `path` (missing directories are created).
+    /// Writes the baseline to the file at `path` (missing directories are created). A baseline
+    /// already there is replaced only once the new one is complete and on disk: if the save
+    /// fails (a full disk), the old baseline is intact.
     ///
     /// # Errors
     ///
@@ -340,9 +342,7 @@ impl Baseline {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io_err)?;
         }
-        let mut out = BufWriter::new(File::create(path).map_err(io_err)?);
-        self.write(&mut out).map_err(io_err)?;
-        out.flush().map_err(io_err)
+        crate::atomic_file::write(path, |out| self.write(out)).map_err(io_err)
     }
 
     /// Reads a baseline from `reader`; `path` only names the source in errors.

@@ -202,12 +202,10 @@ fn run(command: ProfileCommand) -> Result<(), String> {
             if let Some(title) = title {
                 options = options.title(title);
             }
-            let write = || -> io::Result<()> {
-                let mut out = BufWriter::new(std::fs::File::create(&output)?);
-                profiler_runtime::export::write_flamegraph(&report, &options, &mut out)?;
-                out.flush()
-            };
-            write().map_err(|e| format!("cannot write {}: {e}", output.display()))
+            profiler_runtime::atomic_file::write(&output, |out| {
+                profiler_runtime::export::write_flamegraph(&report, &options, out)
+            })
+            .map_err(|e| format!("cannot write {}: {e}", output.display()))
         }
     }
 }

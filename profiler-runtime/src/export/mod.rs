@@ -4,6 +4,7 @@
 mod chrome;
 #[cfg(feature = "analysis")]
 mod csv;
+mod files_error;
 #[cfg(feature = "flamegraph")]
 mod flamegraph;
 #[cfg(feature = "analysis")]
@@ -14,13 +15,13 @@ mod profile_json;
 mod speedscope;
 
 use std::fmt;
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 #[cfg(feature = "analysis")]
 pub use self::csv::{write_csv, CSV_COLUMNS};
 pub use chrome::write_chrome_trace;
+pub use files_error::ExportFilesError;
 #[cfg(feature = "flamegraph")]
 pub use flamegraph::{write_flamegraph, FlamegraphOptions};
 #[cfg(feature = "analysis")]
@@ -261,6 +262,17 @@ impl fmt::Display for ExportError {
     }
 }
 
+impl ExportError {
+    /// The file that was not written.
+    pub fn path(&self) -> &Path {
+        match self {
+            ExportError::UnknownFormat { path }
+            | ExportError::NeedsTimeline { path, .. }
+            | ExportError::Io { path, .. } => path,
+        }
+    }
+}
+
 impl std::error::Error for ExportError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -311,8 +323,9 @@ mod sealed {
 }
 
 /// Writes `profile` (a [`Profile`], or a [`Report`]) to the file `path` in `format`, or in
-/// the format its name implies when `format` is `None`. The file is written through a buffer and flushed; on error the partial
-/// file is left for inspection and the error names it.
+/// the format its name implies when `format` is `None`. The file is replaced only once the new
+/// one is complete and on disk ([`atomic_file::write`](crate::atomic_file::write)): on error, the
+/// file that was there is intact, no partial file is left, and the error names the file.
 ///
 /// # Errors
 ///
@@ -354,11 +367,7 @@ pub fn export_profile<P: Exportable + ?Sized>(
         path: path.to_owned(),
         source,
     };
-    let file = File::create(path).map_err(io_error)?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    profile.write_as(format, &mut out).map_err(io_error)?;
-    out.flush().map_err(io_error)?;
-    Ok(())
+    crate::atomic_file::write(path, |out| profile.write_as(format, out)).map_err(io_error)
 }
 
 pub(crate) use crate::collect::build_info::EXPORTER;

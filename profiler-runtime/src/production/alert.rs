@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::collect::calibration;
 use crate::collect::profile::Profile;
-use crate::export::{ExportError, Format};
+use crate::export::{ExportFilesError, Format};
 use crate::production::sampling::{self, KeptRequest};
 
 /// One request that broke its root's SLA.
@@ -281,7 +281,7 @@ fn handle(windows: &mut HashMap<&'static str, (Instant, u32, u64)>, pending: Pen
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
     if let Some(prefix) = prefix {
-        let result: Result<_, ExportError> =
+        let result: Result<_, ExportFilesError> =
             sampling::dump_flight_recorder(&prefix, &[Format::ChromeTrace, Format::Speedscope]);
         match result {
             Ok(_) => DUMPS.fetch_add(1, Ordering::Relaxed),

@@ -44,7 +44,7 @@ use std::time::Duration;
 use crate::collect::calibration;
 use crate::collect::profile::{ClockInfo, Profile, Span, ThreadTimeline};
 use crate::collect::{self, Cursor, FunctionTable, Merge};
-use crate::export::{self, ExportError, Format};
+use crate::export::{ExportFilesError, Format};
 use crate::production::aggregate::{self, RequestOutcome};
 use crate::record::clock;
 use crate::record::recorder::{self, Event};
@@ -605,37 +605,26 @@ pub fn flight_recorder_profile() -> Profile {
 
 /// Writes the flight recorder's requests to `prefix` plus each format's file ending
 /// (`dumps/slow` gives `dumps/slow.trace.json` and `dumps/slow.speedscope.json`), creating the
-/// directory. Returns the files written.
+/// directory. Each file replaces an earlier dump only once it is complete and on disk. Returns
+/// the files written.
 ///
 /// # Errors
 ///
-/// The first file that could not be written (the other formats are still attempted).
+/// [`ExportFilesError`] with every file that could not be written (every format is attempted).
 pub fn dump_flight_recorder(
     prefix: impl AsRef<Path>,
     formats: &[Format],
-) -> Result<Vec<PathBuf>, ExportError> {
+) -> Result<Vec<PathBuf>, ExportFilesError> {
     let profile = flight_recorder_profile();
-    let prefix = prefix.as_ref();
-    if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| ExportError::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
-    }
-    let mut written = Vec::new();
-    let mut first_error = None;
-    for &format in formats {
-        let mut name = prefix.as_os_str().to_owned();
+    let paths = formats.iter().map(|format| {
+        let mut name = prefix.as_ref().as_os_str().to_owned();
         name.push(format.extensions()[0]);
-        let path = PathBuf::from(name);
-        match export::export_profile(&profile, &path, Some(format)) {
-            Ok(()) => written.push(path),
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    first_error.map_or(Ok(written), Err)
+        PathBuf::from(name)
+    });
+    ExportFilesError::collect(crate::write_files(
+        &profile,
+        paths.zip(formats.iter().copied()),
+    ))
 }
 
 /// Builds a profile from kept requests: each request's events merged as a flush merges a

@@ -322,6 +322,9 @@ fn report(args: &CompareArgs, comparison: &Comparison) -> Result<(), String> {
         .write(format, stdout.lock())
         .map_err(|e| format!("stdout: {e}"))?;
     if let Some(path) = &args.markdown {
+        // Appended in place, not replaced whole like the other outputs: the file gathers the
+        // summaries of several steps ($GITHUB_STEP_SUMMARY), and a failed append leaves the
+        // earlier ones intact.
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -331,9 +334,7 @@ fn report(args: &CompareArgs, comparison: &Comparison) -> Result<(), String> {
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     if let Some(path) = &args.json {
-        let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        comparison
-            .write(OutputFormat::Json, io::BufWriter::new(file))
+        profiler_runtime::atomic_file::write(path, |out| comparison.write(OutputFormat::Json, out))
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     if let Some(command) = &args.alert_command {
