@@ -265,6 +265,18 @@ fn errors_exit_2_and_name_the_file() {
         assert!(err.contains(&path.display().to_string()), "{name}: {err}");
         assert_eq!(err.lines().count(), 1, "{name}: {err}");
     }
+    // A cut baseline is still told apart from a profile and said to be cut.
+    let cut = profiler()
+        .arg("compare")
+        .arg(dir.join("truncated.json"))
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        text(&cut.stderr).contains("baseline file is truncated"),
+        "{}",
+        text(&cut.stderr)
+    );
     let missing = profiler()
         .arg("compare")
         .arg(dir.join("missing.json"))
@@ -342,7 +354,8 @@ fn baseline_save_runs_the_command_and_compare_can_keep_build_a() {
 fn baseline_file(path: &Path, p50_ns: &[u64]) {
     let runs = p50_ns.len();
     let per_run = |f: &dyn Fn(u64) -> u64| -> Vec<u64> { p50_ns.iter().map(|&t| f(t)).collect() };
-    let rest = serde_json::json!({
+    let baseline = serde_json::json!({
+        "schema": "profiler-baseline",
         "version": 1,
         "created_unix_s": 1_795_000_000,
         "fingerprint": {
@@ -364,10 +377,9 @@ fn baseline_file(path: &Path, p50_ns: &[u64]) {
             "p99_ns": per_run(&|t| t)
         }]
     });
-    // `schema` first, as the tool writes it: `compare` tells baselines by their first bytes.
-    let text = serde_json::to_string(&rest).unwrap();
-    let baseline = format!("{{\"schema\":\"profiler-baseline\",{}", &text[1..]);
-    std::fs::write(path, baseline).unwrap();
+    // serde_json writes the keys sorted, so `schema` comes after `fingerprint` and `functions`:
+    // the file kind must not depend on where the key sits.
+    std::fs::write(path, serde_json::to_string(&baseline).unwrap()).unwrap();
 }
 
 #[test]
@@ -413,4 +425,53 @@ fn detectable_slowdown_is_capped_and_explained_when_the_runs_cannot_see_one() {
         .unwrap_or_else(|_| panic!("a percentage: {row}"));
     assert!(percent > 0.0 && percent < 1000.0, "{stdout}");
     assert!(!stdout.contains("could only be flagged"), "{stdout}");
+}
+
+#[test]
+fn baseline_whose_schema_key_comes_late_is_read_as_a_baseline() {
+    let dir = temp_dir("late-schema");
+    let (base, new) = (dir.join("base.json"), dir.join("new.json"));
+    baseline_file(&base, &[100_000, 100_100, 99_900]);
+    baseline_file(&new, &[100_000, 100_100, 99_900]);
+    let text_of_base = std::fs::read_to_string(&base).unwrap();
+    let at = text_of_base.find("\"schema\"").unwrap();
+    assert!(at > 256, "the key should come late: {text_of_base}");
+    let out = profiler()
+        .arg("compare")
+        .arg(&base)
+        .arg(&new)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("3 baseline runs, 3 new runs"), "{stdout}");
+    assert!(stdout.contains("result: ok"), "{stdout}");
+}
+
+#[test]
+fn file_of_another_schema_names_its_schema_and_version() {
+    let dir = temp_dir("other-schema");
+    let good = run_workload(&dir, "good", &[]);
+    let other = dir.join("other.json");
+    for (schema, version) in [("profiler-baseline-ng", "3"), ("acme-bench", "1")] {
+        std::fs::write(
+            &other,
+            format!(r#"{{"schema": "{schema}", "version": {version}, "runs": 2}}"#),
+        )
+        .unwrap();
+        let out = profiler()
+            .arg("compare")
+            .arg(&other)
+            .arg(&good)
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 2, "{}", text(&out.stdout));
+        assert_eq!(
+            text(&out.stderr).trim_end(),
+            format!(
+                "profiler: {}: schema \"{schema}\" version {version}, expected \"profiler-baseline\" version 1 (a baseline) or \"profiler-profile\" version 1 (a profile)",
+                other.display()
+            ),
+        );
+    }
 }

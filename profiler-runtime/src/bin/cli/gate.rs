@@ -377,14 +377,21 @@ fn run_alert_command(command: &str, json: &str) -> Result<(), String> {
 
 /// One baseline file, or one or more profiles (one per run).
 fn load_side(paths: &[PathBuf], workload: Option<&str>) -> Result<Baseline, String> {
-    if let [path] = paths {
-        if is_baseline_file(path) {
-            return Baseline::load(path).map_err(|e| e.to_string());
-        }
-    }
     let mut runs = Vec::with_capacity(paths.len());
     let mut process_name = None;
     for path in paths {
+        match saved_kind(path)? {
+            SavedKind::Baseline if paths.len() == 1 => {
+                return Baseline::load(path).map_err(|e| e.to_string());
+            }
+            SavedKind::Baseline => {
+                return Err(format!(
+                    "{}: a baseline file stands for all the runs of one side: give it alone, not with other files",
+                    path.display()
+                ));
+            }
+            SavedKind::Profile => {}
+        }
         let saved = profiler_runtime::import::load_saved(path).map_err(|e| e.to_string())?;
         let report = saved.to_report();
         process_name.get_or_insert_with(|| report.run.process_name.clone());
@@ -397,15 +404,57 @@ fn load_side(paths: &[PathBuf], workload: Option<&str>) -> Result<Baseline, Stri
     Baseline::from_runs(Fingerprint::for_runs(&workload, &runs), &runs).map_err(|e| e.to_string())
 }
 
-/// Whether the file says it is a baseline (its `schema`), judged from its first bytes; anything
-/// else is read as a profile, whose reader gives the clear error.
-fn is_baseline_file(path: &Path) -> bool {
-    use std::io::Read;
-    let mut head = [0_u8; 256];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
-    String::from_utf8_lossy(&head[..n]).contains(profiler_runtime::baseline::SCHEMA)
+/// What a file given to `compare` or `baseline save` holds.
+enum SavedKind {
+    /// A baseline file (`"schema": "profiler-baseline"`).
+    Baseline,
+    /// Anything the profile reader takes (profile JSON, Chrome trace, Speedscope), or something
+    /// it rejects with its own clear error (not JSON, truncated, no schema).
+    Profile,
+}
+
+/// The header fields that tell a baseline from a profile. serde skips every other field without
+/// building it, so this costs one scan of the file, whatever the order of its keys.
+#[derive(serde::Deserialize)]
+struct Header {
+    schema: Option<serde_json::Value>,
+    version: Option<serde_json::Value>,
+}
+
+/// Tells the file's kind by its `schema` field. A `schema` that is neither the baseline's nor the
+/// profile's is an error here: the profile reader's "not a profile of this tool" would hide that
+/// the file may be a baseline of another format.
+fn saved_kind(path: &Path) -> Result<SavedKind, String> {
+    use profiler_runtime::baseline::{SCHEMA as BASELINE_SCHEMA, VERSION as BASELINE_VERSION};
+    use profiler_runtime::report::{SCHEMA as PROFILE_SCHEMA, VERSION as PROFILE_VERSION};
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let Ok(header) = serde_json::from_slice::<Header>(&bytes) else {
+        // Damaged JSON that names the baseline schema anywhere is most likely a cut or corrupt
+        // baseline: its reader says "baseline file is truncated" rather than the profile
+        // reader's generic words. Anything else that is not a JSON object (Chrome traces may be
+        // arrays) goes to the profile reader.
+        let quoted = format!("\"{BASELINE_SCHEMA}\"");
+        let names_baseline = bytes.windows(quoted.len()).any(|w| w == quoted.as_bytes());
+        return Ok(if names_baseline {
+            SavedKind::Baseline
+        } else {
+            SavedKind::Profile
+        });
+    };
+    match header.schema {
+        None => Ok(SavedKind::Profile),
+        Some(serde_json::Value::String(s)) if s == BASELINE_SCHEMA => Ok(SavedKind::Baseline),
+        Some(serde_json::Value::String(s)) if s == PROFILE_SCHEMA => Ok(SavedKind::Profile),
+        Some(schema) => {
+            let version = header
+                .version
+                .map_or_else(|| "missing".to_owned(), |v| v.to_string());
+            Err(format!(
+                "{}: schema {schema} version {version}, expected {BASELINE_SCHEMA:?} version {BASELINE_VERSION} (a baseline) or {PROFILE_SCHEMA:?} version {PROFILE_VERSION} (a profile)",
+                path.display()
+            ))
+        }
+    }
 }
 
 fn load_run(path: &Path) -> Result<Run, String> {
