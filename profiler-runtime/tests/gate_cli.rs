@@ -475,3 +475,63 @@ fn file_of_another_schema_names_its_schema_and_version() {
         );
     }
 }
+
+/// A profile whose every function breaks a 1 ns budget: one alert per function.
+fn over_budget(dir: &Path) -> (PathBuf, PathBuf) {
+    let run = run_workload(dir, "run", &[]);
+    let budgets = dir.join("budgets.txt");
+    std::fs::write(
+        &budgets,
+        "parse_records 1ns p50\nchecksum 1ns p50\nlookup 1ns p50\nrender 1ns p50\n",
+    )
+    .unwrap();
+    (run, budgets)
+}
+
+#[test]
+fn alert_command_that_does_not_read_its_input_is_no_error() {
+    let dir = temp_dir("alert-no-read");
+    let (run, budgets) = over_budget(&dir);
+    // `true` exits at once, often before the alert is written: the write then meets a closed
+    // pipe. 20 comparisons of 4 alerts each make that race certain to come up at least once.
+    for attempt in 0..20 {
+        let out = profiler()
+            .arg("compare")
+            .arg(&run)
+            .arg(&run)
+            .arg("--budgets")
+            .arg(&budgets)
+            .args(["--alert-command", "true"])
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(code(&out), 1, "attempt {attempt}: {stderr}");
+        assert!(
+            !stderr.contains("Broken pipe"),
+            "attempt {attempt}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn alert_command_failure_reports_the_hooks_exit_status() {
+    let dir = temp_dir("alert-exit");
+    let (run, budgets) = over_budget(&dir);
+    let out = profiler()
+        .arg("compare")
+        .arg(&run)
+        .arg(&run)
+        .arg("--budgets")
+        .arg(&budgets)
+        .args(["--alert-command", "exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "profiler: --alert-command: `exit 3` exited with status 3",
+    );
+    // The report came out before the hooks ran.
+    assert!(text(&out.stdout).contains("BUDGET lookup"));
+}

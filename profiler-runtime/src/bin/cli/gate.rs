@@ -355,23 +355,35 @@ fn report(args: &CompareArgs, comparison: &Comparison) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs the hook with `json` on its standard input and reports its own exit status.
 fn run_alert_command(command: &str, json: &str) -> Result<(), String> {
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(command)
         .stdin(Stdio::piped())
         .spawn()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("cannot start `sh -c {command}`: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(json.as_bytes())
-            .map_err(|e| e.to_string())?;
+        // A hook need not read the alert (`curl -X POST $URL` with a fixed body, say); one that
+        // exits before the write gives EPIPE, which says nothing about the hook, so it is not an
+        // error. The pipe closes when `stdin` drops, before the wait, so a hook that reads to
+        // the end sees it.
+        match stdin.write_all(json.as_bytes()) {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("`{command}`: writing the alert to its input: {e}"));
+            }
+            _ => {}
+        }
     }
-    let status = child.wait().map_err(|e| e.to_string())?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`{command}` exited with {status}"))
+    let status = child
+        .wait()
+        .map_err(|e| format!("`{command}`: waiting for it: {e}"))?;
+    match status.code() {
+        Some(0) => Ok(()),
+        Some(code) => Err(format!("`{command}` exited with status {code}")),
+        None => Err(format!("`{command}` did not exit normally ({status})")),
     }
 }
 
