@@ -535,3 +535,49 @@ fn alert_command_failure_reports_the_hooks_exit_status() {
     // The report came out before the hooks ran.
     assert!(text(&out.stdout).contains("BUDGET lookup"));
 }
+
+/// Whether process `pid` is gone: no `/proc` entry, or a zombie waiting for its new parent to
+/// reap it.
+fn process_gone(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat.rsplit(')')
+            .next()
+            .unwrap()
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+#[test]
+fn hung_run_is_killed_with_its_children_after_the_run_timeout() {
+    let dir = temp_dir("timeout");
+    let pid_file = dir.join("sleeper.pid");
+    // A shell that starts a child and waits for it forever: both must be killed.
+    let hang = format!("sleep 1000 & echo $! > '{}'; wait", pid_file.display());
+    let w = workload();
+    let out = profiler()
+        .args([
+            "compare",
+            "--runs",
+            "2",
+            "--warmup",
+            "0",
+            "--run-timeout",
+            "1",
+        ])
+        .args(["--", "sh", "-c", &hang, "--", &w, "--scale", "0.05"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "`sh -c {hang}`: run `a-0` did not finish within 1s: killed it and the processes it started"
+        )),
+        "{stderr}"
+    );
+    let sleeper = std::fs::read_to_string(&pid_file).unwrap();
+    if Path::new("/proc").exists() {
+        assert!(process_gone(sleeper.trim()), "sleep {sleeper} still runs");
+    }
+}

@@ -36,6 +36,10 @@ pub(crate) struct SaveArgs {
     /// Runs made and discarded before the measured ones.
     #[arg(long, default_value_t = 1)]
     warmup: usize,
+    /// With --runs: the longest one run may take, in seconds; a run still going then is killed
+    /// with the processes it started, and the command fails. 0: no limit.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+    run_timeout: f64,
     /// The workload's name in the fingerprint (default: the profiled program's name).
     #[arg(long)]
     workload: Option<String>,
@@ -97,6 +101,10 @@ pub(crate) struct CompareArgs {
     /// With --runs: runs of each command made and discarded first.
     #[arg(long, default_value_t = 1)]
     warmup: usize,
+    /// With --runs: the longest one run may take, in seconds; a run still going then is killed
+    /// with the processes it started, and the command fails. 0: no limit.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+    run_timeout: f64,
     /// With --runs: also save command A's runs as a baseline file.
     #[arg(long)]
     save_baseline: Option<PathBuf>,
@@ -165,8 +173,9 @@ fn save(args: SaveArgs) -> Result<(), String> {
         if !args.profiles.is_empty() {
             return Err("give either profiles or --runs with a command, not both".into());
         }
-        let command =
-            RunCommand::from_words(&args.command).ok_or("--runs needs a command after `--`")?;
+        let command = RunCommand::from_words(&args.command)
+            .ok_or("--runs needs a command after `--`")?
+            .with_timeout(run_timeout(args.run_timeout)?);
         let workload = args.workload.unwrap_or_else(|| program_name(&command));
         let dir = scratch_dir()?;
         let result = run_repeatedly(&command, runs, args.warmup, &dir, &mut load_run);
@@ -281,6 +290,16 @@ fn options(args: &CompareArgs) -> Result<CompareOptions, String> {
     })
 }
 
+/// The limit of `--run-timeout SECONDS`: `None` for 0.
+fn run_timeout(seconds: f64) -> Result<Option<std::time::Duration>, String> {
+    if seconds == 0.0 {
+        return Ok(None);
+    }
+    std::time::Duration::try_from_secs_f64(seconds)
+        .map(Some)
+        .map_err(|_| format!("--run-timeout {seconds} is not a number of seconds"))
+}
+
 /// `--runs N -- CMD_A -- CMD_B`: both builds, alternately, in this job.
 fn alternate(args: &CompareArgs, runs: usize) -> Result<(Baseline, Baseline), String> {
     if args.base.is_some() {
@@ -293,8 +312,13 @@ fn alternate(args: &CompareArgs, runs: usize) -> Result<(Baseline, Baseline), St
     let (Some(a), Some(b), None) = (parts.next(), parts.next(), parts.next()) else {
         return Err("--runs needs two commands: `-- CMD_A ... -- CMD_B ...`".into());
     };
-    let a = RunCommand::from_words(a).ok_or("command A is empty")?;
-    let b = RunCommand::from_words(b).ok_or("command B is empty")?;
+    let timeout = run_timeout(args.run_timeout)?;
+    let a = RunCommand::from_words(a)
+        .ok_or("command A is empty")?
+        .with_timeout(timeout);
+    let b = RunCommand::from_words(b)
+        .ok_or("command B is empty")?
+        .with_timeout(timeout);
     let workload = args.workload.clone().unwrap_or_else(|| program_name(&b));
     let dir = scratch_dir()?;
     let result = run_alternately(&a, &b, runs, args.warmup, &dir, &mut load_run);
