@@ -581,3 +581,82 @@ fn hung_run_is_killed_with_its_children_after_the_run_timeout() {
         assert!(process_gone(sleeper.trim()), "sleep {sleeper} still runs");
     }
 }
+
+#[test]
+fn baseline_of_another_workload_gives_a_warning() {
+    let dir = temp_dir("workload");
+    let runs: Vec<PathBuf> = (0..2)
+        .map(|i| run_workload(&dir, &format!("run-{i}"), &[]))
+        .collect();
+    let base = dir.join("base.json");
+    let saving = profiler()
+        .args(["baseline", "save"])
+        .arg(&base)
+        .args(&runs)
+        .args(["--workload", "checkout-service"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&saving), 0, "{}", text(&saving.stderr));
+    let warning = "warning: the baseline is of workload `checkout-service` and the new runs of `gate_workload`";
+
+    let json = dir.join("report.json");
+    let other = profiler()
+        .arg("compare")
+        .arg(&base)
+        .args(&runs)
+        .args(LOOSE)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(code(&other), 0, "{}", text(&other.stderr));
+    assert!(
+        text(&other.stdout).contains(warning),
+        "{}",
+        text(&other.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(
+        report["fingerprint_differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["field"] == "workload"
+                && d["baseline"] == "checkout-service"
+                && d["new"] == "gate_workload"),
+        "{report}"
+    );
+
+    // The same program under the baseline's name: no warning.
+    let named = profiler()
+        .arg("compare")
+        .arg(&base)
+        .args(&runs)
+        .args(LOOSE)
+        .args(["--workload", "checkout-service"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&named), 0, "{}", text(&named.stderr));
+    assert!(
+        !text(&named.stdout).contains("workload"),
+        "{}",
+        text(&named.stdout)
+    );
+}
+
+#[test]
+fn baseline_save_names_the_program_run_through_env() {
+    let dir = temp_dir("env-workload");
+    let saved = dir.join("base.json");
+    let w = workload();
+    let out = profiler()
+        .args(["baseline", "save"])
+        .arg(&saved)
+        .args(["--runs", "1", "--warmup", "0", "--"])
+        .args(["env", "GATE_TEST_SETTING=1", &w, "--scale", "0.05"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    assert_eq!(value["fingerprint"]["workload"], "gate_workload");
+}

@@ -161,6 +161,10 @@ pub struct Run {
     /// How the run's program was built, when its profile says so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<crate::BuildInfo>,
+    /// The name of the program that ran, when its profile says so: what the `profiler` tool
+    /// names the workload by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_name: Option<String>,
 }
 
 impl Run {
@@ -169,6 +173,7 @@ impl Run {
         Run {
             functions,
             build: None,
+            process_name: None,
         }
     }
 
@@ -176,6 +181,7 @@ impl Run {
     pub fn from_report(report: &ProfileReport) -> Run {
         Run {
             build: report.run.build.clone(),
+            process_name: Some(report.run.process_name.clone()).filter(|n| !n.is_empty()),
             ..Run::from_stats(&report.functions)
         }
     }
@@ -185,6 +191,7 @@ impl Run {
     pub fn from_profile(profile: &Profile) -> Run {
         Run {
             build: profile.build.clone(),
+            process_name: Some(profile.process_name.clone()).filter(|n| !n.is_empty()),
             ..Run::from_stats(&function_stats(profile))
         }
     }

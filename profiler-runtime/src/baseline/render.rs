@@ -147,6 +147,40 @@ fn never_called(f: &FunctionVerdict) -> bool {
             .is_some_and(|c| c.baseline == 0 && c.new == 0)
 }
 
+/// What the fingerprints' differences mean for the comparison.
+fn fingerprint_lines(c: &Comparison, lines: &mut Vec<String>) {
+    for d in &c.fingerprint_differences {
+        // Another workload is not a matter of noisy times but of comparing other code: said
+        // in its own words.
+        if d.field == "workload" {
+            lines.push(format!(
+                "warning: the baseline is of workload `{}` and the new runs of `{}`: functions of different programs are not comparable (if it is the same program renamed, name the new runs with --workload {})",
+                d.baseline, d.new, d.baseline
+            ));
+            continue;
+        }
+        let what = if d.affects_times {
+            "warning: fingerprints differ"
+        } else {
+            "note"
+        };
+        lines.push(format!(
+            "{what}: {} is `{}` in the baseline and `{}` now",
+            d.field, d.baseline, d.new
+        ));
+    }
+    let other_machine_or_build = c
+        .fingerprint_differences
+        .iter()
+        .any(|d| d.affects_times && d.field != "workload");
+    if other_machine_or_build {
+        lines.push(
+            "warning: times from another machine or build are not comparable; prefer `profiler compare --runs N -- OLD -- NEW` in one job"
+                .to_owned(),
+        );
+    }
+}
+
 fn summary_lines(c: &Comparison) -> Vec<String> {
     let mut lines = Vec::new();
     lines.push(format!(
@@ -158,23 +192,7 @@ fn summary_lines(c: &Comparison) -> Vec<String> {
         c.options.correction,
         c.options.metric
     ));
-    for d in &c.fingerprint_differences {
-        let what = if d.affects_times {
-            "warning: fingerprints differ"
-        } else {
-            "note"
-        };
-        lines.push(format!(
-            "{what}: {} is `{}` in the baseline and `{}` now",
-            d.field, d.baseline, d.new
-        ));
-    }
-    if c.incomparable() {
-        lines.push(
-            "warning: times from another machine or build are not comparable; prefer `profiler compare --runs N -- OLD -- NEW` in one job"
-                .to_owned(),
-        );
-    }
+    fingerprint_lines(c, &mut lines);
     for r in &c.regressions {
         lines.push(match r {
             Regression::CallCount {

@@ -40,7 +40,8 @@ pub(crate) struct SaveArgs {
     /// with the processes it started, and the command fails. 0: no limit.
     #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
     run_timeout: f64,
-    /// The workload's name in the fingerprint (default: the profiled program's name).
+    /// The workload's name in the fingerprint (default: the name of the program that wrote the
+    /// profiles; with --runs, the program the command runs, past `env VAR=value`).
     #[arg(long)]
     workload: Option<String>,
     /// The command to run (with --runs).
@@ -145,7 +146,8 @@ pub(crate) struct CompareArgs {
     /// on its standard input.
     #[arg(long)]
     alert_command: Option<String>,
-    /// The workload's name in the fingerprint of new runs (default: the baseline's).
+    /// The workload's name in the fingerprint of the new runs, when they are profiles (default:
+    /// their program's name). A baseline of another workload gives a warning.
     #[arg(long)]
     workload: Option<String>,
     /// The commands (with --runs): CMD_A... -- CMD_B...
@@ -176,11 +178,11 @@ fn save(args: SaveArgs) -> Result<(), String> {
         let command = RunCommand::from_words(&args.command)
             .ok_or("--runs needs a command after `--`")?
             .with_timeout(run_timeout(args.run_timeout)?);
-        let workload = args.workload.unwrap_or_else(|| program_name(&command));
         let dir = scratch_dir()?;
         let result = run_repeatedly(&command, runs, args.warmup, &dir, &mut load_run);
         let _ = std::fs::remove_dir_all(&dir);
         let all = result.map_err(|e| e.to_string())?;
+        let workload = args.workload.unwrap_or_else(|| workload_of(&all, &command));
         Baseline::from_runs(Fingerprint::for_runs(&workload, &all), &all)
             .map_err(|e| e.to_string())?
     } else {
@@ -225,11 +227,10 @@ fn compare_inner(args: &CompareArgs) -> Result<bool, String> {
             return Err("give the new runs: a baseline file or profiles".into());
         }
         let base = load_side(std::slice::from_ref(base_path), None)?;
-        let workload = args
-            .workload
-            .clone()
-            .unwrap_or_else(|| base.fingerprint.workload.clone());
-        let new = load_side(&args.new, Some(&workload))?;
+        // The new runs are named after their own program, as `baseline save` names the
+        // baseline's, so that a baseline of another workload shows as a fingerprint difference
+        // instead of being renamed to match.
+        let new = load_side(&args.new, args.workload.as_deref())?;
         (base, new)
     };
     let comparison = compare(&base, &new, &options);
@@ -319,11 +320,16 @@ fn alternate(args: &CompareArgs, runs: usize) -> Result<(Baseline, Baseline), St
     let b = RunCommand::from_words(b)
         .ok_or("command B is empty")?
         .with_timeout(timeout);
-    let workload = args.workload.clone().unwrap_or_else(|| program_name(&b));
     let dir = scratch_dir()?;
     let result = run_alternately(&a, &b, runs, args.warmup, &dir, &mut load_run);
     let _ = std::fs::remove_dir_all(&dir);
     let both = result.map_err(|e| e.to_string())?;
+    // Both sides carry the new build's name: the two commands are compared because the user
+    // said so, and a baseline kept with --save-baseline is later compared with that program.
+    let workload = args
+        .workload
+        .clone()
+        .unwrap_or_else(|| workload_of(&both.b, &b));
     let base = Baseline::from_runs(Fingerprint::for_runs(&workload, &both.a), &both.a)
         .map_err(|e| e.to_string())?;
     let new = Baseline::from_runs(Fingerprint::for_runs(&workload, &both.b), &both.b)
@@ -497,11 +503,37 @@ fn load_run(path: &Path) -> Result<Run, String> {
     Run::load(path).map_err(|e| e.to_string())
 }
 
+/// The workload's default name: the program named in the runs' profiles (the program itself,
+/// whatever ran it: `env`, `sh -c`, `taskset`), else the program the command runs.
+fn workload_of(runs: &[Run], command: &RunCommand) -> String {
+    runs.iter()
+        .find_map(|r| r.process_name.clone())
+        .unwrap_or_else(|| program_name(command))
+}
+
+/// The program `command` runs: its first word, or past `env`, its options and its
+/// `NAME=value` assignments, the program `env` runs; without its directory.
 fn program_name(command: &RunCommand) -> String {
-    Path::new(&command.program).file_name().map_or_else(
-        || command.program.clone(),
-        |n| n.to_string_lossy().into_owned(),
-    )
+    let base = |word: &str| {
+        Path::new(word)
+            .file_name()
+            .map_or_else(|| word.to_owned(), |n| n.to_string_lossy().into_owned())
+    };
+    if base(&command.program) != "env" {
+        return base(&command.program);
+    }
+    let mut words = command.args.iter();
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            // The options of `env` that take the next word as their value.
+            "-u" | "--unset" | "-C" | "--chdir" => {
+                words.next();
+            }
+            w if w.starts_with('-') || w.contains('=') => {}
+            w => return base(w),
+        }
+    }
+    base(&command.program)
 }
 
 fn scratch_dir() -> Result<PathBuf, String> {
@@ -511,4 +543,28 @@ fn scratch_dir() -> Result<PathBuf, String> {
     let dir = std::env::temp_dir().join(format!("profiler-compare-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(words: &[&str]) -> String {
+        let words: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+        program_name(&RunCommand::from_words(&words).unwrap())
+    }
+
+    #[test]
+    fn program_name_looks_past_env_and_its_assignments() {
+        assert_eq!(name(&["./target/release/bench", "--quick"]), "bench");
+        assert_eq!(
+            name(&["env", "RUST_LOG=off", "A=1", "./bench", "x=y"]),
+            "bench"
+        );
+        assert_eq!(
+            name(&["/usr/bin/env", "-i", "-u", "HOME", "bench"]),
+            "bench"
+        );
+        assert_eq!(name(&["env", "A=1"]), "env");
+    }
 }
