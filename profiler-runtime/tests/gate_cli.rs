@@ -660,3 +660,101 @@ fn baseline_save_names_the_program_run_through_env() {
     let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
     assert_eq!(value["fingerprint"]["workload"], "gate_workload");
 }
+
+#[test]
+fn new_runs_that_recorded_nothing_fail_the_gate() {
+    let dir = temp_dir("nothing");
+    let base = run_workload(&dir, "base", &[]);
+    // Recording switched off: the profile lists the functions, none of them called, as a
+    // build without `enable` records nothing.
+    let status = Command::new(workload())
+        .args(["--scale", "0.05"])
+        .env("PROFILER_OUTPUT", dir.join("off"))
+        .env("PROFILER_FORMATS", "json")
+        .env("PROFILER_ENABLED", "0")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let off = dir.join("off.json");
+    let json = dir.join("report.json");
+    let out = profiler()
+        .arg("compare")
+        .arg(&base)
+        .arg(&off)
+        .arg("--json")
+        .arg(&json)
+        // Allowing a function to disappear does not excuse a run that recorded nothing.
+        .args(["--allow-missing", "lookup"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}{}", text(&out.stdout), text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("FAIL: the new runs recorded no function: was `enable` on?"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("result: FAIL (the new runs recorded no function)\n"),
+        "{stdout}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["nothing_recorded"], true, "{report}");
+}
+
+#[test]
+fn functions_missing_from_the_new_runs_fail_unless_allowed() {
+    let dir = temp_dir("missing");
+    // The baseline knows one function, `app::work`; the new runs, from another program, call
+    // five others.
+    let base = dir.join("base.json");
+    baseline_file(&base, &[100_000, 100_100, 99_900]);
+    let foreign = run_workload(&dir, "foreign", &[]);
+    let summary = dir.join("summary.md");
+    let json = dir.join("report.json");
+    let out = profiler()
+        .arg("compare")
+        .arg(&base)
+        .arg(&foreign)
+        .arg("--markdown")
+        .arg(&summary)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}{}", text(&out.stdout), text(&out.stderr));
+    let line = "missing: app::work (in the baseline, not in any new run)";
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(line), "{stdout}");
+    assert!(
+        stdout.contains(
+            "result: FAIL (0 regression(s), 0 budget violation(s), 1 missing function(s))"
+        ),
+        "{stdout}"
+    );
+    let row = stdout.lines().find(|l| l.starts_with("app::work")).unwrap();
+    assert!(row.contains("MISSING"), "{row}");
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains(&format!("- {line}")), "{md}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(
+        report["missing"],
+        serde_json::json!(["app::work"]),
+        "{report}"
+    );
+
+    let allowed = profiler()
+        .arg("compare")
+        .arg(&base)
+        .arg(&foreign)
+        .args(["--allow-missing", "app::work", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&allowed), 0, "{}", text(&allowed.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&allowed.stdout).unwrap();
+    assert_eq!(report["missing"], serde_json::json!([]), "{report}");
+    assert_eq!(
+        report["allowed_missing"],
+        serde_json::json!(["app::work"]),
+        "{report}"
+    );
+}

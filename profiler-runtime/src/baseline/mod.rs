@@ -18,6 +18,9 @@
 //!    listed as such.
 //! 3. **Budgets.** Absolute limits per function ([`Budgets`]), from `#[profile(budget = "2ms")]`
 //!    or a budgets file kept apart from the baseline, checked on p50, p99 or the mean.
+//! 4. **Presence.** A function called in the baseline and in none of the new runs fails the gate
+//!    (unless [`CompareOptions::allow_missing`] names it), and so do new runs that called no
+//!    function at all (a build without `enable`): a gate that tests nothing must not pass.
 //!
 //! # Examples
 //!

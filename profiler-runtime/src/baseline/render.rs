@@ -71,6 +71,7 @@ fn verdict_name(v: Verdict) -> &'static str {
         Verdict::Slower => "SLOWER",
         Verdict::Faster => "faster",
         Verdict::Unchanged => "ok",
+        Verdict::Missing => "MISSING",
         Verdict::Skipped => "skipped",
     }
 }
@@ -223,6 +224,7 @@ fn summary_lines(c: &Comparison) -> Vec<String> {
             b.source
         ));
     }
+    presence_lines(c, &mut lines);
     for f in &c.budgets_unchecked {
         lines.push(format!(
             "note: budget of {f} not checked: not called in the new runs"
@@ -256,16 +258,49 @@ fn summary_lines(c: &Comparison) -> Vec<String> {
             "note: {idle} registered function(s) not called in either set are not listed"
         ));
     }
-    lines.push(if c.has_regressions() {
-        format!(
-            "result: FAIL ({} regression(s), {} budget violation(s))",
-            c.regressions.len(),
-            c.budget_violations.len()
-        )
-    } else {
-        "result: ok".to_owned()
-    });
+    lines.push(result_line(c));
     lines
+}
+
+/// Functions of the baseline that the new runs did not call, or new runs that called nothing.
+fn presence_lines(c: &Comparison, lines: &mut Vec<String>) {
+    if c.nothing_recorded {
+        // One line, not one per function: every function is missing for the same reason.
+        lines.push(
+            "FAIL: the new runs recorded no function: was `enable` on? (a build without the `enable` feature, a run that did no work, or profiles of another program)"
+                .to_owned(),
+        );
+        return;
+    }
+    for f in &c.missing {
+        lines.push(format!(
+            "missing: {f} (in the baseline, not in any new run)"
+        ));
+    }
+    for f in &c.allowed_missing {
+        lines.push(format!(
+            "note: {f} is in the baseline and not in any new run: allowed to disappear"
+        ));
+    }
+}
+
+fn result_line(c: &Comparison) -> String {
+    if c.nothing_recorded {
+        return "result: FAIL (the new runs recorded no function)".to_owned();
+    }
+    if !c.fails() {
+        return "result: ok".to_owned();
+    }
+    let missing = if c.missing.is_empty() {
+        String::new()
+    } else {
+        format!(", {} missing function(s)", c.missing.len())
+    };
+    format!(
+        "result: FAIL ({} regression(s), {} budget violation(s){missing})",
+        c.regressions.len(),
+        c.budget_violations.len()
+    )
 }
 
 impl Comparison {
@@ -327,8 +362,12 @@ impl Comparison {
     /// Markdown: the findings as a list, then the table.
     pub fn markdown(&self) -> String {
         let mut out = String::new();
-        let status = if self.has_regressions() {
+        let status = if self.nothing_recorded {
+            "❌ nothing recorded"
+        } else if self.has_regressions() {
             "❌ regressions found"
+        } else if self.fails() {
+            "❌ functions missing"
         } else {
             "✅ no regression"
         };

@@ -1,7 +1,8 @@
 //! `profiler baseline save` and `profiler compare`: the regression gate on the command line.
 //!
-//! Exit codes: 0 when the comparison is clean, 1 on a regression or budget violation, 2 on an
-//! error (bad arguments, unreadable files, a run that failed).
+//! Exit codes: 0 when the comparison is clean, 1 when the gate fails (a regression, a budget
+//! violation, a function of the baseline missing from the new runs, new runs that recorded
+//! nothing), 2 on an error (bad arguments, unreadable files, a run that failed or hung).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -127,6 +128,10 @@ pub(crate) struct CompareArgs {
     /// Skip functions whose time per run is shorter (ns).
     #[arg(long, default_value_t = 50_000.0)]
     min_run_ns: f64,
+    /// A function (its full name, exactly) that may be called in the baseline and in none of the
+    /// new runs; repeat for several. Any other function gone missing fails the gate.
+    #[arg(long, value_name = "FUNCTION")]
+    allow_missing: Vec<String>,
     /// A budgets file (`FUNCTION LIMIT [p50|p99|mean]` per line).
     #[arg(long)]
     budgets: Option<PathBuf>,
@@ -204,8 +209,8 @@ fn save(args: SaveArgs) -> Result<(), String> {
 /// Runs `profiler compare`.
 pub(crate) fn compare_command(args: &CompareArgs) -> ExitCode {
     match compare_inner(args) {
-        Ok(regressed) => {
-            if regressed {
+        Ok(failed) => {
+            if failed {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
@@ -235,7 +240,7 @@ fn compare_inner(args: &CompareArgs) -> Result<bool, String> {
     };
     let comparison = compare(&base, &new, &options);
     report(args, &comparison)?;
-    Ok(comparison.has_regressions())
+    Ok(comparison.fails())
 }
 
 fn options(args: &CompareArgs) -> Result<CompareOptions, String> {
@@ -288,6 +293,7 @@ fn options(args: &CompareArgs) -> Result<CompareOptions, String> {
         budgets,
         // `#[profile(budget = "...")]` budgets travel in the profiles; same statistic.
         attribute_budget_statistic: default_statistic,
+        allow_missing: args.allow_missing.clone(),
     })
 }
 
