@@ -133,6 +133,8 @@ fn saved_baseline_then_compare_files() {
         .arg(&base_file)
         .args(&same)
         .args(LOOSE)
+        // The baseline was saved under this name.
+        .args(["--workload", "gate"])
         .arg("--markdown")
         .arg(&summary)
         .output()
@@ -144,6 +146,7 @@ fn saved_baseline_then_compare_files() {
         "{md}"
     );
     assert!(md.contains("| checksum |"), "{md}");
+    assert!(!md.contains("warning"), "{md}");
 
     let bad = profiler()
         .arg("compare")
@@ -746,11 +749,32 @@ fn functions_missing_from_the_new_runs_fail_unless_allowed() {
         .arg("compare")
         .arg(&base)
         .arg(&foreign)
-        .args(["--allow-missing", "app::work", "--format", "json"])
+        .args([
+            "--allow-missing",
+            "app::work",
+            "--allow-missing",
+            "app::wrok",
+        ])
+        .arg("--json")
+        .arg(&json)
         .output()
         .unwrap();
     assert_eq!(code(&allowed), 0, "{}", text(&allowed.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&allowed.stdout).unwrap();
+    let stdout = text(&allowed.stdout);
+    assert!(
+        stdout.contains(
+            "note: app::work is in the baseline and not in any new run: allowed to disappear"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "note: allowed to disappear, app::wrok is no function of the baseline or the new runs"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("result: ok\n"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(report["missing"], serde_json::json!([]), "{report}");
     assert_eq!(
         report["allowed_missing"],

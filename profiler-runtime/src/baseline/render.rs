@@ -282,6 +282,17 @@ fn presence_lines(c: &Comparison, lines: &mut Vec<String>) {
             "note: {f} is in the baseline and not in any new run: allowed to disappear"
         ));
     }
+    // A misspelt name would otherwise allow nothing, silently.
+    for name in &c.options.allow_missing {
+        if c.functions
+            .binary_search_by(|f| f.name.as_str().cmp(name))
+            .is_err()
+        {
+            lines.push(format!(
+                "note: allowed to disappear, {name} is no function of the baseline or the new runs"
+            ));
+        }
+    }
 }
 
 fn result_line(c: &Comparison) -> String {
