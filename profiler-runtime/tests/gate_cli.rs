@@ -133,6 +133,8 @@ fn saved_baseline_then_compare_files() {
         .arg(&base_file)
         .args(&same)
         .args(LOOSE)
+        // The baseline was saved under this name.
+        .args(["--workload", "gate"])
         .arg("--markdown")
         .arg(&summary)
         .output()
@@ -144,6 +146,7 @@ fn saved_baseline_then_compare_files() {
         "{md}"
     );
     assert!(md.contains("| checksum |"), "{md}");
+    assert!(!md.contains("warning"), "{md}");
 
     let bad = profiler()
         .arg("compare")
@@ -265,6 +268,18 @@ fn errors_exit_2_and_name_the_file() {
         assert!(err.contains(&path.display().to_string()), "{name}: {err}");
         assert_eq!(err.lines().count(), 1, "{name}: {err}");
     }
+    // A cut baseline is still told apart from a profile and said to be cut.
+    let cut = profiler()
+        .arg("compare")
+        .arg(dir.join("truncated.json"))
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        text(&cut.stderr).contains("baseline file is truncated"),
+        "{}",
+        text(&cut.stderr)
+    );
     let missing = profiler()
         .arg("compare")
         .arg(dir.join("missing.json"))
@@ -342,7 +357,8 @@ fn baseline_save_runs_the_command_and_compare_can_keep_build_a() {
 fn baseline_file(path: &Path, p50_ns: &[u64]) {
     let runs = p50_ns.len();
     let per_run = |f: &dyn Fn(u64) -> u64| -> Vec<u64> { p50_ns.iter().map(|&t| f(t)).collect() };
-    let rest = serde_json::json!({
+    let baseline = serde_json::json!({
+        "schema": "profiler-baseline",
         "version": 1,
         "created_unix_s": 1_795_000_000,
         "fingerprint": {
@@ -364,10 +380,9 @@ fn baseline_file(path: &Path, p50_ns: &[u64]) {
             "p99_ns": per_run(&|t| t)
         }]
     });
-    // `schema` first, as the tool writes it: `compare` tells baselines by their first bytes.
-    let text = serde_json::to_string(&rest).unwrap();
-    let baseline = format!("{{\"schema\":\"profiler-baseline\",{}", &text[1..]);
-    std::fs::write(path, baseline).unwrap();
+    // serde_json writes the keys sorted, so `schema` comes after `fingerprint` and `functions`:
+    // the file kind must not depend on where the key sits.
+    std::fs::write(path, serde_json::to_string(&baseline).unwrap()).unwrap();
 }
 
 #[test]
@@ -413,4 +428,357 @@ fn detectable_slowdown_is_capped_and_explained_when_the_runs_cannot_see_one() {
         .unwrap_or_else(|_| panic!("a percentage: {row}"));
     assert!(percent > 0.0 && percent < 1000.0, "{stdout}");
     assert!(!stdout.contains("could only be flagged"), "{stdout}");
+}
+
+#[test]
+fn baseline_whose_schema_key_comes_late_is_read_as_a_baseline() {
+    let dir = temp_dir("late-schema");
+    let (base, new) = (dir.join("base.json"), dir.join("new.json"));
+    baseline_file(&base, &[100_000, 100_100, 99_900]);
+    baseline_file(&new, &[100_000, 100_100, 99_900]);
+    let text_of_base = std::fs::read_to_string(&base).unwrap();
+    let at = text_of_base.find("\"schema\"").unwrap();
+    assert!(at > 256, "the key should come late: {text_of_base}");
+    let out = profiler()
+        .arg("compare")
+        .arg(&base)
+        .arg(&new)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("3 baseline runs, 3 new runs"), "{stdout}");
+    assert!(stdout.contains("result: ok"), "{stdout}");
+}
+
+#[test]
+fn file_of_another_schema_names_its_schema_and_version() {
+    let dir = temp_dir("other-schema");
+    let good = run_workload(&dir, "good", &[]);
+    let other = dir.join("other.json");
+    for (schema, version) in [("profiler-baseline-ng", "3"), ("acme-bench", "1")] {
+        std::fs::write(
+            &other,
+            format!(r#"{{"schema": "{schema}", "version": {version}, "runs": 2}}"#),
+        )
+        .unwrap();
+        let out = profiler()
+            .arg("compare")
+            .arg(&other)
+            .arg(&good)
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 2, "{}", text(&out.stdout));
+        assert_eq!(
+            text(&out.stderr).trim_end(),
+            format!(
+                "profiler: {}: schema \"{schema}\" version {version}, expected \"profiler-baseline\" version 1 (a baseline) or \"profiler-profile\" version 1 (a profile)",
+                other.display()
+            ),
+        );
+    }
+}
+
+/// A profile whose every function breaks a 1 ns budget: one alert per function.
+fn over_budget(dir: &Path) -> (PathBuf, PathBuf) {
+    let run = run_workload(dir, "run", &[]);
+    let budgets = dir.join("budgets.txt");
+    std::fs::write(
+        &budgets,
+        "parse_records 1ns p50\nchecksum 1ns p50\nlookup 1ns p50\nrender 1ns p50\n",
+    )
+    .unwrap();
+    (run, budgets)
+}
+
+#[test]
+fn alert_command_that_does_not_read_its_input_is_no_error() {
+    let dir = temp_dir("alert-no-read");
+    let (run, budgets) = over_budget(&dir);
+    // `true` exits at once, often before the alert is written: the write then meets a closed
+    // pipe. 20 comparisons of 4 alerts each make that race certain to come up at least once.
+    for attempt in 0..20 {
+        let out = profiler()
+            .arg("compare")
+            .arg(&run)
+            .arg(&run)
+            .arg("--budgets")
+            .arg(&budgets)
+            .args(["--alert-command", "true"])
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(code(&out), 1, "attempt {attempt}: {stderr}");
+        assert!(
+            !stderr.contains("Broken pipe"),
+            "attempt {attempt}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn alert_command_failure_reports_the_hooks_exit_status() {
+    let dir = temp_dir("alert-exit");
+    let (run, budgets) = over_budget(&dir);
+    let out = profiler()
+        .arg("compare")
+        .arg(&run)
+        .arg(&run)
+        .arg("--budgets")
+        .arg(&budgets)
+        .args(["--alert-command", "exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "profiler: --alert-command: `exit 3` exited with status 3",
+    );
+    // The report came out before the hooks ran.
+    assert!(text(&out.stdout).contains("BUDGET lookup"));
+}
+
+/// Whether process `pid` is gone: no `/proc` entry, or a zombie waiting for its new parent to
+/// reap it.
+fn process_gone(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat.rsplit(')')
+            .next()
+            .unwrap()
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+#[test]
+fn hung_run_is_killed_with_its_children_after_the_run_timeout() {
+    let dir = temp_dir("timeout");
+    let pid_file = dir.join("sleeper.pid");
+    // A shell that starts a child and waits for it forever: both must be killed.
+    let hang = format!("sleep 1000 & echo $! > '{}'; wait", pid_file.display());
+    let w = workload();
+    let out = profiler()
+        .args([
+            "compare",
+            "--runs",
+            "2",
+            "--warmup",
+            "0",
+            "--run-timeout",
+            "1",
+        ])
+        .args(["--", "sh", "-c", &hang, "--", &w, "--scale", "0.05"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "`sh -c {hang}`: run `a-0` did not finish within 1s: killed it and the processes it started"
+        )),
+        "{stderr}"
+    );
+    let sleeper = std::fs::read_to_string(&pid_file).unwrap();
+    if Path::new("/proc").exists() {
+        assert!(process_gone(sleeper.trim()), "sleep {sleeper} still runs");
+    }
+}
+
+#[test]
+fn baseline_of_another_workload_gives_a_warning() {
+    let dir = temp_dir("workload");
+    let runs: Vec<PathBuf> = (0..2)
+        .map(|i| run_workload(&dir, &format!("run-{i}"), &[]))
+        .collect();
+    let base = dir.join("base.json");
+    let saving = profiler()
+        .args(["baseline", "save"])
+        .arg(&base)
+        .args(&runs)
+        .args(["--workload", "checkout-service"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&saving), 0, "{}", text(&saving.stderr));
+    let warning = "warning: the baseline is of workload `checkout-service` and the new runs of `gate_workload`";
+
+    let json = dir.join("report.json");
+    let other = profiler()
+        .arg("compare")
+        .arg(&base)
+        .args(&runs)
+        .args(LOOSE)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(code(&other), 0, "{}", text(&other.stderr));
+    assert!(
+        text(&other.stdout).contains(warning),
+        "{}",
+        text(&other.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(
+        report["fingerprint_differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["field"] == "workload"
+                && d["baseline"] == "checkout-service"
+                && d["new"] == "gate_workload"),
+        "{report}"
+    );
+
+    // The same program under the baseline's name: no warning.
+    let named = profiler()
+        .arg("compare")
+        .arg(&base)
+        .args(&runs)
+        .args(LOOSE)
+        .args(["--workload", "checkout-service"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&named), 0, "{}", text(&named.stderr));
+    assert!(
+        !text(&named.stdout).contains("workload"),
+        "{}",
+        text(&named.stdout)
+    );
+}
+
+#[test]
+fn baseline_save_names_the_program_run_through_env() {
+    let dir = temp_dir("env-workload");
+    let saved = dir.join("base.json");
+    let w = workload();
+    let out = profiler()
+        .args(["baseline", "save"])
+        .arg(&saved)
+        .args(["--runs", "1", "--warmup", "0", "--"])
+        .args(["env", "GATE_TEST_SETTING=1", &w, "--scale", "0.05"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    assert_eq!(value["fingerprint"]["workload"], "gate_workload");
+}
+
+#[test]
+fn new_runs_that_recorded_nothing_fail_the_gate() {
+    let dir = temp_dir("nothing");
+    let base = run_workload(&dir, "base", &[]);
+    // Recording switched off: the profile lists the functions, none of them called, as a
+    // build without `enable` records nothing.
+    let status = Command::new(workload())
+        .args(["--scale", "0.05"])
+        .env("PROFILER_OUTPUT", dir.join("off"))
+        .env("PROFILER_FORMATS", "json")
+        .env("PROFILER_ENABLED", "0")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let off = dir.join("off.json");
+    let json = dir.join("report.json");
+    let out = profiler()
+        .arg("compare")
+        .arg(&base)
+        .arg(&off)
+        .arg("--json")
+        .arg(&json)
+        // Allowing a function to disappear does not excuse a run that recorded nothing.
+        .args(["--allow-missing", "lookup"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}{}", text(&out.stdout), text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("FAIL: the new runs recorded no function: was `enable` on?"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("result: FAIL (the new runs recorded no function)\n"),
+        "{stdout}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["nothing_recorded"], true, "{report}");
+}
+
+#[test]
+fn functions_missing_from_the_new_runs_fail_unless_allowed() {
+    let dir = temp_dir("missing");
+    // The baseline knows one function, `app::work`; the new runs, from another program, call
+    // five others.
+    let base = dir.join("base.json");
+    baseline_file(&base, &[100_000, 100_100, 99_900]);
+    let foreign = run_workload(&dir, "foreign", &[]);
+    let summary = dir.join("summary.md");
+    let json = dir.join("report.json");
+    let out = profiler()
+        .arg("compare")
+        .arg(&base)
+        .arg(&foreign)
+        .arg("--markdown")
+        .arg(&summary)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}{}", text(&out.stdout), text(&out.stderr));
+    let line = "missing: app::work (in the baseline, not in any new run)";
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(line), "{stdout}");
+    assert!(
+        stdout.contains(
+            "result: FAIL (0 regression(s), 0 budget violation(s), 1 missing function(s))"
+        ),
+        "{stdout}"
+    );
+    let row = stdout.lines().find(|l| l.starts_with("app::work")).unwrap();
+    assert!(row.contains("MISSING"), "{row}");
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains(&format!("- {line}")), "{md}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(
+        report["missing"],
+        serde_json::json!(["app::work"]),
+        "{report}"
+    );
+
+    let allowed = profiler()
+        .arg("compare")
+        .arg(&base)
+        .arg(&foreign)
+        .args([
+            "--allow-missing",
+            "app::work",
+            "--allow-missing",
+            "app::wrok",
+        ])
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(code(&allowed), 0, "{}", text(&allowed.stderr));
+    let stdout = text(&allowed.stdout);
+    assert!(
+        stdout.contains(
+            "note: app::work is in the baseline and not in any new run: allowed to disappear"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "note: allowed to disappear, app::wrok is no function of the baseline or the new runs"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("result: ok\n"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["missing"], serde_json::json!([]), "{report}");
+    assert_eq!(
+        report["allowed_missing"],
+        serde_json::json!(["app::work"]),
+        "{report}"
+    );
 }

@@ -3,31 +3,57 @@
 //! builds alike instead of looking like a regression.
 
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use super::Run;
 
 /// The variable that tells each run where to write its profile: a path prefix.
 pub const OUTPUT_ENV: &str = "PROFILER_OUTPUT";
 
-/// A command to run: the program and its arguments.
+/// A command to run: the program, its arguments, and how long one run may take.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunCommand {
     /// The program (looked up on `PATH` when it has no `/`).
     pub program: String,
     /// Its arguments.
     pub args: Vec<String>,
+    /// The longest a run may take; past it the run is killed, with the processes it started,
+    /// and is an error ([`AbbaProblem::TimedOut`]). `None`: no limit.
+    pub timeout: Option<Duration>,
 }
 
 impl RunCommand {
-    /// A command from its words: the program, then the arguments. `None` when `words` is empty.
+    /// A command from its words: the program, then the arguments; no time limit. `None` when
+    /// `words` is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use profiler_runtime::baseline::RunCommand;
+    ///
+    /// let words = ["./bench".to_owned(), "--quick".to_owned()];
+    /// let command = RunCommand::from_words(&words)
+    ///     .unwrap()
+    ///     .with_timeout(Some(Duration::from_secs(60)));
+    /// assert_eq!(command.to_string(), "./bench --quick");
+    /// ```
     pub fn from_words(words: &[String]) -> Option<RunCommand> {
         let (program, args) = words.split_first()?;
         Some(RunCommand {
             program: program.clone(),
             args: args.to_vec(),
+            timeout: None,
         })
+    }
+
+    /// The same command with this time limit per run (`None`: none).
+    #[must_use]
+    pub fn with_timeout(self, timeout: Option<Duration>) -> RunCommand {
+        RunCommand { timeout, ..self }
     }
 }
 
@@ -71,7 +97,9 @@ pub struct AlternatingRuns {
 /// directory: a profile JSON. A program that keeps a [`ProfilerGuard`](crate::ProfilerGuard)
 /// alive in `main` (`let _profiler = profiler_runtime::init();`) does this by itself, writing
 /// `$PROFILER_OUTPUT.json` at exit. Any other program may write the file itself. A non-zero exit
-/// status, or no file, is an error: the comparison is not made.
+/// status, or no file, is an error: the comparison is not made. So is a run that outlives its
+/// command's [`timeout`](RunCommand::timeout): it is killed, with every process it started that
+/// is still below it (found through `/proc` on Linux; elsewhere only the run's own process).
 pub fn run_alternately(
     a: &RunCommand,
     b: &RunCommand,
@@ -138,19 +166,44 @@ fn run_once(
         std::fs::remove_dir_all(dir).map_err(|e| err(AbbaProblem::Io(e)))?;
     }
     std::fs::create_dir_all(dir).map_err(|e| err(AbbaProblem::Io(e)))?;
-    let output = Command::new(&command.program)
+    let mut child = Command::new(&command.program)
         .args(&command.args)
         .env(OUTPUT_ENV, dir.join("profile"))
         .env("PROFILER_FORMATS", "json")
         .env("PROFILER_QUIET", "1")
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| err(AbbaProblem::Spawn(e)))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
+    // Standard error is read on a thread while the run goes on: a run that fills the pipe would
+    // otherwise block, and look hung.
+    let mut stderr = child.stderr.take();
+    let reader = std::thread::Builder::new()
+        .name("profiler-run-stderr".to_owned())
+        .spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(stderr) = stderr.as_mut() {
+                let _ = stderr.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+        .map_err(|e| err(AbbaProblem::Io(e)))?;
+    let Some(status) = wait(&mut child, command.timeout).map_err(|e| err(AbbaProblem::Io(e)))?
+    else {
+        kill_tree(&mut child);
+        // The reader is left to finish on its own: a process that escaped the kill may still
+        // hold the pipe open, and the run has failed anyway.
+        return Err(err(AbbaProblem::TimedOut {
+            limit: command.timeout.unwrap_or_default(),
+        }));
+    };
+    if !status.success() {
+        let stderr = reader.join().unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&stderr);
         let tail: String = stderr.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
         return Err(err(AbbaProblem::Failed {
-            status: output.status.to_string(),
+            status: status.to_string(),
             stderr_tail: tail,
         }));
     }
@@ -165,6 +218,86 @@ fn run_once(
         return Err(err(AbbaProblem::NoProfile { found: files.len() }));
     };
     load(file).map_err(|message| err(AbbaProblem::Load(message)))
+}
+
+/// Waits for `child`, at most `timeout`; `None` when it is still running then.
+fn wait(child: &mut Child, timeout: Option<Duration>) -> std::io::Result<Option<ExitStatus>> {
+    let Some(timeout) = timeout else {
+        return child.wait().map(Some);
+    };
+    let deadline = Instant::now() + timeout;
+    // std has no wait with a timeout: poll, at first often (most runs of a benchmark are short
+    // and a late poll adds to every one), then at most every 50 ms.
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Kills `child` and every process it started that is still its descendant (a shell's
+/// children, a test harness's workers), then reaps it.
+///
+/// The run stays in the profiler's process group, so that Ctrl-C in a terminal still stops it;
+/// its descendants are found instead through `/proc` (Linux) and killed with `kill -KILL`. Where
+/// `/proc` is missing only the child itself is killed.
+fn kill_tree(child: &mut Child) {
+    let tree = process_tree(child.id());
+    if tree.len() > 1 {
+        // One `kill` for the whole tree, listed from the top: a parent killed by an earlier call
+        // could have its children reparented, or start new ones, before the next.
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .args(tree.iter().map(u32::to_string))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// `root` and the processes below it, parents before children, read from `/proc/<pid>/stat`;
+/// only `root` where there is no `/proc`.
+fn process_tree(root: u32) -> Vec<u32> {
+    let mut tree = vec![root];
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return tree;
+    };
+    let parents: Vec<(u32, u32)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            Some((pid, parent_pid(&stat)?))
+        })
+        .collect();
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|&&(_, ppid)| ppid == parent)
+                .map(|&(pid, _)| pid),
+        );
+        i += 1;
+    }
+    tree
+}
+
+/// The parent's pid in a `/proc/<pid>/stat` line: `pid (comm) state ppid ...`, where `comm` may
+/// hold spaces and parentheses, hence the search from the last `)`.
+fn parent_pid(stat: &str) -> Option<u32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// A run of [`run_alternately`] that failed.
@@ -196,6 +329,11 @@ pub enum AbbaProblem {
         /// How many it left.
         found: usize,
     },
+    /// It ran longer than its [`RunCommand::timeout`] and was killed.
+    TimedOut {
+        /// The limit it exceeded.
+        limit: Duration,
+    },
     /// Its profile could not be read.
     Load(String),
     /// The run's directory could not be prepared or listed.
@@ -216,6 +354,12 @@ impl fmt::Display for AbbaError {
                 "expected one profile JSON in {} (written at ${OUTPUT_ENV}.json), found {found} .json files",
                 self.dir.display()
             ),
+            AbbaProblem::TimedOut { limit } => write!(
+                f,
+                "run `{}` did not finish within {}s: killed it and the processes it started",
+                self.dir.file_name().unwrap_or_default().to_string_lossy(),
+                limit.as_secs_f64()
+            ),
             AbbaProblem::Load(message) => write!(f, "{message}"),
             AbbaProblem::Io(e) => write!(f, "{}: {e}", self.dir.display()),
         }
@@ -228,5 +372,17 @@ impl std::error::Error for AbbaError {
             AbbaProblem::Spawn(e) | AbbaProblem::Io(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_pid_skips_a_command_name_with_spaces_and_parentheses() {
+        assert_eq!(parent_pid("42 (sh) S 7 42 42 0 -1"), Some(7));
+        assert_eq!(parent_pid("43 (my (odd) prog) R 42 43 1 0"), Some(42));
+        assert_eq!(parent_pid("garbage"), None);
     }
 }

@@ -58,6 +58,10 @@ pub struct CompareOptions {
     /// The statistic on which attribute budgets are checked.
     #[serde(default = "default_attribute_statistic")]
     pub attribute_budget_statistic: Statistic,
+    /// Functions (full names, exactly) that may be called in the baseline and in none of the
+    /// new runs without failing the gate: removed or renamed on purpose.
+    #[serde(default)]
+    pub allow_missing: Vec<String>,
 }
 
 fn default_attribute_statistic() -> Statistic {
@@ -75,6 +79,7 @@ impl Default for CompareOptions {
             min_run_ns: 50_000.0,
             budgets: Budgets::new(),
             attribute_budget_statistic: default_attribute_statistic(),
+            allow_missing: Vec::new(),
         }
     }
 }
@@ -153,6 +158,9 @@ pub enum Verdict {
     Faster,
     /// No change the gate can see.
     Unchanged,
+    /// Called in the baseline, in none of the new runs, and not allowed to disappear
+    /// ([`CompareOptions::allow_missing`]): the gate fails.
+    Missing,
     /// Not tested (see the skip reason).
     Skipped,
 }
@@ -264,12 +272,53 @@ pub struct Comparison {
     pub budget_violations: Vec<BudgetViolation>,
     /// Budgets that could not be checked (the function was not called in the new runs).
     pub budgets_unchecked: Vec<String>,
+    /// Functions called in the baseline and in none of the new runs, not allowed to disappear:
+    /// each fails the gate. Sorted.
+    #[serde(default)]
+    pub missing: Vec<String>,
+    /// Functions called in the baseline and in none of the new runs that
+    /// [`CompareOptions::allow_missing`] lets go. Sorted.
+    #[serde(default)]
+    pub allowed_missing: Vec<String>,
+    /// The new runs called no function at all: a build without the `enable` feature, a run that
+    /// did nothing, or profiles of another program. The gate fails: nothing was tested.
+    #[serde(default)]
+    pub nothing_recorded: bool,
 }
 
 impl Comparison {
-    /// Whether there is a regression or a budget violation: the gate fails.
+    /// Whether there is a regression or a budget violation. The gate's verdict is
+    /// [`fails`](Self::fails), which also counts functions gone missing.
     pub fn has_regressions(&self) -> bool {
         !self.regressions.is_empty() || !self.budget_violations.is_empty()
+    }
+
+    /// Whether the gate fails: a regression, a budget violation, a function of the baseline
+    /// that no new run called ([`missing`](Self::missing)), or new runs that called no function
+    /// at all ([`nothing_recorded`](Self::nothing_recorded)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use profiler_runtime::baseline::*;
+    /// let run = |name| Run::new(vec![RunFunction::from_totals(name, 10, 10_000_000)]);
+    /// let fp = Fingerprint::current("doc");
+    /// let base = Baseline::from_runs(fp.clone(), &[run("old_name"), run("old_name")])?;
+    /// let new = Baseline::from_runs(fp, &[run("new_name"), run("new_name")])?;
+    /// let comparison = compare(&base, &new, &CompareOptions::default());
+    /// assert!(!comparison.has_regressions());
+    /// assert_eq!(comparison.missing, ["old_name"]);
+    /// assert!(comparison.fails());
+    ///
+    /// let renamed = CompareOptions {
+    ///     allow_missing: vec!["old_name".to_owned()],
+    ///     ..CompareOptions::default()
+    /// };
+    /// assert!(!compare(&base, &new, &renamed).fails());
+    /// # Ok::<(), BaselineError>(())
+    /// ```
+    pub fn fails(&self) -> bool {
+        self.has_regressions() || !self.missing.is_empty() || self.nothing_recorded
     }
 
     /// Whether a fingerprint difference affects times (another machine, compiler or profile).
@@ -332,6 +381,13 @@ impl Comparison {
 /// call is shorter than [`CompareOptions::min_call_ns`], or whose time per run is below
 /// [`CompareOptions::min_run_ns`], are skipped as too short to measure (the clock and the
 /// instrumentation dominate them), and reported as skipped.
+///
+/// # Presence
+///
+/// A function called in at least one baseline run and in none of the new runs (absent, or listed
+/// with 0 calls) is [`Verdict::Missing`] and listed in [`Comparison::missing`], unless
+/// [`CompareOptions::allow_missing`] names it; new runs that called no function at all set
+/// [`Comparison::nothing_recorded`]. Either makes [`Comparison::fails`] true.
 pub fn compare(baseline: &Baseline, new: &Baseline, options: &CompareOptions) -> Comparison {
     let mut names: Vec<&str> = baseline
         .functions
@@ -375,10 +431,13 @@ pub fn compare(baseline: &Baseline, new: &Baseline, options: &CompareOptions) ->
         functions[*index].time = Some(test.result(regression, level, options.alpha / m));
     }
 
+    let (missing, allowed_missing) = missing_functions(baseline, new, options);
+
     let mut regressions = Vec::new();
     for f in &mut functions {
         let more_calls = f.calls.as_ref().is_some_and(|c| c.regression);
         f.verdict = match &f.time {
+            _ if missing.binary_search(&f.name).is_ok() => Verdict::Missing,
             _ if more_calls => Verdict::MoreCalls,
             Some(t) if t.regression => Verdict::Slower,
             Some(t) if t.faster => Verdict::Faster,
@@ -431,7 +490,30 @@ pub fn compare(baseline: &Baseline, new: &Baseline, options: &CompareOptions) ->
         regressions,
         budget_violations,
         budgets_unchecked,
+        missing,
+        allowed_missing,
+        nothing_recorded: !new.functions.iter().any(called),
     }
+}
+
+fn called(f: &FunctionRuns) -> bool {
+    f.calls.iter().any(|&c| c > 0)
+}
+
+/// The functions the baseline called and no new run did, sorted: those not allowed to disappear,
+/// then those allowed. Their code path is gone (or the build records nothing), which no time
+/// test can see since there is nothing to time.
+fn missing_functions(
+    baseline: &Baseline,
+    new: &Baseline,
+    options: &CompareOptions,
+) -> (Vec<String>, Vec<String>) {
+    baseline
+        .functions
+        .iter()
+        .filter(|f| called(f) && !new.function(&f.name).is_some_and(called))
+        .map(|f| f.name.clone())
+        .partition(|name| !options.allow_missing.contains(name))
 }
 
 fn call_change(b: &FunctionRuns, n: &FunctionRuns) -> CallCountChange {
@@ -725,6 +807,30 @@ mod tests {
             .collect();
         let flagged: Vec<bool> = correct(&tests, &options).iter().map(|d| d.0).collect();
         assert_eq!(flagged, [true, true, true, false]);
+    }
+
+    #[test]
+    fn missing_means_called_in_the_baseline_and_in_no_new_run() {
+        use crate::baseline::{Fingerprint, Run, RunFunction};
+        let fp = Fingerprint::current("t");
+        let run = |gone: u64, idle: u64| {
+            Run::new(vec![
+                RunFunction::from_totals("kept", 10, 10_000_000),
+                RunFunction::from_totals("gone", gone, gone * 1_000_000),
+                RunFunction::from_totals("idle", idle, 0),
+            ])
+        };
+        // `gone` is called in one baseline run only, and listed with 0 calls in the new runs;
+        // `idle` is never called anywhere.
+        let base = Baseline::from_runs(fp.clone(), &[run(0, 0), run(3, 0)]).unwrap();
+        let new = Baseline::from_runs(fp, &[run(0, 0), run(0, 0)]).unwrap();
+        let c = compare(&base, &new, &CompareOptions::default());
+        assert_eq!(c.missing, ["gone"]);
+        assert!(!c.nothing_recorded);
+        assert!(c.fails() && !c.has_regressions());
+        let verdict = |name: &str| c.functions.iter().find(|f| f.name == name).unwrap().verdict;
+        assert_eq!(verdict("gone"), Verdict::Missing);
+        assert_eq!(verdict("idle"), Verdict::Skipped);
     }
 
     #[test]

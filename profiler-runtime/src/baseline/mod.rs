@@ -18,6 +18,9 @@
 //!    listed as such.
 //! 3. **Budgets.** Absolute limits per function ([`Budgets`]), from `#[profile(budget = "2ms")]`
 //!    or a budgets file kept apart from the baseline, checked on p50, p99 or the mean.
+//! 4. **Presence.** A function called in the baseline and in none of the new runs fails the gate
+//!    (unless [`CompareOptions::allow_missing`] names it), and so do new runs that called no
+//!    function at all (a build without `enable`): a gate that tests nothing must not pass.
 //!
 //! # Examples
 //!
@@ -161,6 +164,10 @@ pub struct Run {
     /// How the run's program was built, when its profile says so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<crate::BuildInfo>,
+    /// The name of the program that ran, when its profile says so: what the `profiler` tool
+    /// names the workload by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_name: Option<String>,
 }
 
 impl Run {
@@ -169,6 +176,7 @@ impl Run {
         Run {
             functions,
             build: None,
+            process_name: None,
         }
     }
 
@@ -176,6 +184,7 @@ impl Run {
     pub fn from_report(report: &Report) -> Run {
         Run {
             build: report.run.build.clone(),
+            process_name: Some(report.run.process_name.clone()).filter(|n| !n.is_empty()),
             ..Run::from_stats(&report.functions)
         }
     }
@@ -185,6 +194,7 @@ impl Run {
     pub fn from_profile(profile: &Profile) -> Run {
         Run {
             build: profile.build.clone(),
+            process_name: Some(profile.process_name.clone()).filter(|n| !n.is_empty()),
             ..Run::from_stats(&function_stats(profile))
         }
     }

@@ -71,6 +71,7 @@ fn verdict_name(v: Verdict) -> &'static str {
         Verdict::Slower => "SLOWER",
         Verdict::Faster => "faster",
         Verdict::Unchanged => "ok",
+        Verdict::Missing => "MISSING",
         Verdict::Skipped => "skipped",
     }
 }
@@ -147,6 +148,40 @@ fn never_called(f: &FunctionVerdict) -> bool {
             .is_some_and(|c| c.baseline == 0 && c.new == 0)
 }
 
+/// What the fingerprints' differences mean for the comparison.
+fn fingerprint_lines(c: &Comparison, lines: &mut Vec<String>) {
+    for d in &c.fingerprint_differences {
+        // Another workload is not a matter of noisy times but of comparing other code: said
+        // in its own words.
+        if d.field == "workload" {
+            lines.push(format!(
+                "warning: the baseline is of workload `{}` and the new runs of `{}`: functions of different programs are not comparable (if it is the same program renamed, name the new runs with --workload {})",
+                d.baseline, d.new, d.baseline
+            ));
+            continue;
+        }
+        let what = if d.affects_times {
+            "warning: fingerprints differ"
+        } else {
+            "note"
+        };
+        lines.push(format!(
+            "{what}: {} is `{}` in the baseline and `{}` now",
+            d.field, d.baseline, d.new
+        ));
+    }
+    let other_machine_or_build = c
+        .fingerprint_differences
+        .iter()
+        .any(|d| d.affects_times && d.field != "workload");
+    if other_machine_or_build {
+        lines.push(
+            "warning: times from another machine or build are not comparable; prefer `profiler compare --runs N -- OLD -- NEW` in one job"
+                .to_owned(),
+        );
+    }
+}
+
 fn summary_lines(c: &Comparison) -> Vec<String> {
     let mut lines = Vec::new();
     lines.push(format!(
@@ -158,23 +193,7 @@ fn summary_lines(c: &Comparison) -> Vec<String> {
         c.options.correction,
         c.options.metric
     ));
-    for d in &c.fingerprint_differences {
-        let what = if d.affects_times {
-            "warning: fingerprints differ"
-        } else {
-            "note"
-        };
-        lines.push(format!(
-            "{what}: {} is `{}` in the baseline and `{}` now",
-            d.field, d.baseline, d.new
-        ));
-    }
-    if c.incomparable() {
-        lines.push(
-            "warning: times from another machine or build are not comparable; prefer `profiler compare --runs N -- OLD -- NEW` in one job"
-                .to_owned(),
-        );
-    }
+    fingerprint_lines(c, &mut lines);
     for r in &c.regressions {
         lines.push(match r {
             Regression::CallCount {
@@ -205,6 +224,7 @@ fn summary_lines(c: &Comparison) -> Vec<String> {
             b.source
         ));
     }
+    presence_lines(c, &mut lines);
     for f in &c.budgets_unchecked {
         lines.push(format!(
             "note: budget of {f} not checked: not called in the new runs"
@@ -238,16 +258,60 @@ fn summary_lines(c: &Comparison) -> Vec<String> {
             "note: {idle} registered function(s) not called in either set are not listed"
         ));
     }
-    lines.push(if c.has_regressions() {
-        format!(
-            "result: FAIL ({} regression(s), {} budget violation(s))",
-            c.regressions.len(),
-            c.budget_violations.len()
-        )
-    } else {
-        "result: ok".to_owned()
-    });
+    lines.push(result_line(c));
     lines
+}
+
+/// Functions of the baseline that the new runs did not call, or new runs that called nothing.
+fn presence_lines(c: &Comparison, lines: &mut Vec<String>) {
+    if c.nothing_recorded {
+        // One line, not one per function: every function is missing for the same reason.
+        lines.push(
+            "FAIL: the new runs recorded no function: was `enable` on? (a build without the `enable` feature, a run that did no work, or profiles of another program)"
+                .to_owned(),
+        );
+        return;
+    }
+    for f in &c.missing {
+        lines.push(format!(
+            "missing: {f} (in the baseline, not in any new run)"
+        ));
+    }
+    for f in &c.allowed_missing {
+        lines.push(format!(
+            "note: {f} is in the baseline and not in any new run: allowed to disappear"
+        ));
+    }
+    // A misspelt name would otherwise allow nothing, silently.
+    for name in &c.options.allow_missing {
+        if c.functions
+            .binary_search_by(|f| f.name.as_str().cmp(name))
+            .is_err()
+        {
+            lines.push(format!(
+                "note: allowed to disappear, {name} is no function of the baseline or the new runs"
+            ));
+        }
+    }
+}
+
+fn result_line(c: &Comparison) -> String {
+    if c.nothing_recorded {
+        return "result: FAIL (the new runs recorded no function)".to_owned();
+    }
+    if !c.fails() {
+        return "result: ok".to_owned();
+    }
+    let missing = if c.missing.is_empty() {
+        String::new()
+    } else {
+        format!(", {} missing function(s)", c.missing.len())
+    };
+    format!(
+        "result: FAIL ({} regression(s), {} budget violation(s){missing})",
+        c.regressions.len(),
+        c.budget_violations.len()
+    )
 }
 
 impl Comparison {
@@ -309,8 +373,12 @@ impl Comparison {
     /// Markdown: the findings as a list, then the table.
     pub fn markdown(&self) -> String {
         let mut out = String::new();
-        let status = if self.has_regressions() {
+        let status = if self.nothing_recorded {
+            "❌ nothing recorded"
+        } else if self.has_regressions() {
             "❌ regressions found"
+        } else if self.fails() {
+            "❌ functions missing"
         } else {
             "✅ no regression"
         };

@@ -1,7 +1,8 @@
 //! `profiler`: summarise, convert and draw saved profiles (a profile JSON, a Chrome trace or a
 //! Speedscope file written by `profiler-runtime`), and gate CI on regressions (`baseline save`, `compare`). A
 //! thin wrapper over the library; errors are one line on stderr and exit code 1 (2 for bad
-//! arguments). `compare` exits 0 when clean, 1 on a regression, 2 on any error.
+//! arguments). `compare` exits 0 when clean, 1 when the gate fails (a regression, a budget
+//! violation, a missing function, nothing recorded), 2 on any error.
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;

@@ -1,7 +1,8 @@
 //! `profiler baseline save` and `profiler compare`: the regression gate on the command line.
 //!
-//! Exit codes: 0 when the comparison is clean, 1 on a regression or budget violation, 2 on an
-//! error (bad arguments, unreadable files, a run that failed).
+//! Exit codes: 0 when the comparison is clean, 1 when the gate fails (a regression, a budget
+//! violation, a function of the baseline missing from the new runs, new runs that recorded
+//! nothing), 2 on an error (bad arguments, unreadable files, a run that failed or hung).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -36,7 +37,12 @@ pub(crate) struct SaveArgs {
     /// Runs made and discarded before the measured ones.
     #[arg(long, default_value_t = 1)]
     warmup: usize,
-    /// The workload's name in the fingerprint (default: the profiled program's name).
+    /// With --runs: the longest one run may take, in seconds; a run still going then is killed
+    /// with the processes it started, and the command fails. 0: no limit.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+    run_timeout: f64,
+    /// The workload's name in the fingerprint (default: the name of the program that wrote the
+    /// profiles; with --runs, the program the command runs, past `env VAR=value`).
     #[arg(long)]
     workload: Option<String>,
     /// The command to run (with --runs).
@@ -97,6 +103,10 @@ pub(crate) struct CompareArgs {
     /// With --runs: runs of each command made and discarded first.
     #[arg(long, default_value_t = 1)]
     warmup: usize,
+    /// With --runs: the longest one run may take, in seconds; a run still going then is killed
+    /// with the processes it started, and the command fails. 0: no limit.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+    run_timeout: f64,
     /// With --runs: also save command A's runs as a baseline file.
     #[arg(long)]
     save_baseline: Option<PathBuf>,
@@ -118,6 +128,10 @@ pub(crate) struct CompareArgs {
     /// Skip functions whose time per run is shorter (ns).
     #[arg(long, default_value_t = 50_000.0)]
     min_run_ns: f64,
+    /// A function (its full name, exactly) that may be called in the baseline and in none of the
+    /// new runs; repeat for several. Any other function gone missing fails the gate.
+    #[arg(long, value_name = "FUNCTION")]
+    allow_missing: Vec<String>,
     /// A budgets file (`FUNCTION LIMIT [p50|p99|mean]` per line).
     #[arg(long)]
     budgets: Option<PathBuf>,
@@ -137,7 +151,8 @@ pub(crate) struct CompareArgs {
     /// on its standard input.
     #[arg(long)]
     alert_command: Option<String>,
-    /// The workload's name in the fingerprint of new runs (default: the baseline's).
+    /// The workload's name in the fingerprint of the new runs, when they are profiles (default:
+    /// their program's name). A baseline of another workload gives a warning.
     #[arg(long)]
     workload: Option<String>,
     /// The commands (with --runs): CMD_A... -- CMD_B...
@@ -165,13 +180,14 @@ fn save(args: SaveArgs) -> Result<(), String> {
         if !args.profiles.is_empty() {
             return Err("give either profiles or --runs with a command, not both".into());
         }
-        let command =
-            RunCommand::from_words(&args.command).ok_or("--runs needs a command after `--`")?;
-        let workload = args.workload.unwrap_or_else(|| program_name(&command));
+        let command = RunCommand::from_words(&args.command)
+            .ok_or("--runs needs a command after `--`")?
+            .with_timeout(run_timeout(args.run_timeout)?);
         let dir = scratch_dir()?;
         let result = run_repeatedly(&command, runs, args.warmup, &dir, &mut load_run);
         let _ = std::fs::remove_dir_all(&dir);
         let all = result.map_err(|e| e.to_string())?;
+        let workload = args.workload.unwrap_or_else(|| workload_of(&all, &command));
         Baseline::from_runs(Fingerprint::for_runs(&workload, &all), &all)
             .map_err(|e| e.to_string())?
     } else {
@@ -193,8 +209,8 @@ fn save(args: SaveArgs) -> Result<(), String> {
 /// Runs `profiler compare`.
 pub(crate) fn compare_command(args: &CompareArgs) -> ExitCode {
     match compare_inner(args) {
-        Ok(regressed) => {
-            if regressed {
+        Ok(failed) => {
+            if failed {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
@@ -216,16 +232,15 @@ fn compare_inner(args: &CompareArgs) -> Result<bool, String> {
             return Err("give the new runs: a baseline file or profiles".into());
         }
         let base = load_side(std::slice::from_ref(base_path), None)?;
-        let workload = args
-            .workload
-            .clone()
-            .unwrap_or_else(|| base.fingerprint.workload.clone());
-        let new = load_side(&args.new, Some(&workload))?;
+        // The new runs are named after their own program, as `baseline save` names the
+        // baseline's, so that a baseline of another workload shows as a fingerprint difference
+        // instead of being renamed to match.
+        let new = load_side(&args.new, args.workload.as_deref())?;
         (base, new)
     };
     let comparison = compare(&base, &new, &options);
     report(args, &comparison)?;
-    Ok(comparison.has_regressions())
+    Ok(comparison.fails())
 }
 
 fn options(args: &CompareArgs) -> Result<CompareOptions, String> {
@@ -278,7 +293,18 @@ fn options(args: &CompareArgs) -> Result<CompareOptions, String> {
         budgets,
         // `#[profile(budget = "...")]` budgets travel in the profiles; same statistic.
         attribute_budget_statistic: default_statistic,
+        allow_missing: args.allow_missing.clone(),
     })
+}
+
+/// The limit of `--run-timeout SECONDS`: `None` for 0.
+fn run_timeout(seconds: f64) -> Result<Option<std::time::Duration>, String> {
+    if seconds == 0.0 {
+        return Ok(None);
+    }
+    std::time::Duration::try_from_secs_f64(seconds)
+        .map(Some)
+        .map_err(|_| format!("--run-timeout {seconds} is not a number of seconds"))
 }
 
 /// `--runs N -- CMD_A -- CMD_B`: both builds, alternately, in this job.
@@ -293,13 +319,23 @@ fn alternate(args: &CompareArgs, runs: usize) -> Result<(Baseline, Baseline), St
     let (Some(a), Some(b), None) = (parts.next(), parts.next(), parts.next()) else {
         return Err("--runs needs two commands: `-- CMD_A ... -- CMD_B ...`".into());
     };
-    let a = RunCommand::from_words(a).ok_or("command A is empty")?;
-    let b = RunCommand::from_words(b).ok_or("command B is empty")?;
-    let workload = args.workload.clone().unwrap_or_else(|| program_name(&b));
+    let timeout = run_timeout(args.run_timeout)?;
+    let a = RunCommand::from_words(a)
+        .ok_or("command A is empty")?
+        .with_timeout(timeout);
+    let b = RunCommand::from_words(b)
+        .ok_or("command B is empty")?
+        .with_timeout(timeout);
     let dir = scratch_dir()?;
     let result = run_alternately(&a, &b, runs, args.warmup, &dir, &mut load_run);
     let _ = std::fs::remove_dir_all(&dir);
     let both = result.map_err(|e| e.to_string())?;
+    // Both sides carry the new build's name: the two commands are compared because the user
+    // said so, and a baseline kept with --save-baseline is later compared with that program.
+    let workload = args
+        .workload
+        .clone()
+        .unwrap_or_else(|| workload_of(&both.b, &b));
     let base = Baseline::from_runs(Fingerprint::for_runs(&workload, &both.a), &both.a)
         .map_err(|e| e.to_string())?;
     let new = Baseline::from_runs(Fingerprint::for_runs(&workload, &both.b), &both.b)
@@ -356,36 +392,55 @@ fn report(args: &CompareArgs, comparison: &Comparison) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs the hook with `json` on its standard input and reports its own exit status.
 fn run_alert_command(command: &str, json: &str) -> Result<(), String> {
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(command)
         .stdin(Stdio::piped())
         .spawn()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("cannot start `sh -c {command}`: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(json.as_bytes())
-            .map_err(|e| e.to_string())?;
+        // A hook need not read the alert (`curl -X POST $URL` with a fixed body, say); one that
+        // exits before the write gives EPIPE, which says nothing about the hook, so it is not an
+        // error. The pipe closes when `stdin` drops, before the wait, so a hook that reads to
+        // the end sees it.
+        match stdin.write_all(json.as_bytes()) {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("`{command}`: writing the alert to its input: {e}"));
+            }
+            _ => {}
+        }
     }
-    let status = child.wait().map_err(|e| e.to_string())?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`{command}` exited with {status}"))
+    let status = child
+        .wait()
+        .map_err(|e| format!("`{command}`: waiting for it: {e}"))?;
+    match status.code() {
+        Some(0) => Ok(()),
+        Some(code) => Err(format!("`{command}` exited with status {code}")),
+        None => Err(format!("`{command}` did not exit normally ({status})")),
     }
 }
 
 /// One baseline file, or one or more profiles (one per run).
 fn load_side(paths: &[PathBuf], workload: Option<&str>) -> Result<Baseline, String> {
-    if let [path] = paths {
-        if is_baseline_file(path) {
-            return Baseline::load(path).map_err(|e| e.to_string());
-        }
-    }
     let mut runs = Vec::with_capacity(paths.len());
     let mut process_name = None;
     for path in paths {
+        match saved_kind(path)? {
+            SavedKind::Baseline if paths.len() == 1 => {
+                return Baseline::load(path).map_err(|e| e.to_string());
+            }
+            SavedKind::Baseline => {
+                return Err(format!(
+                    "{}: a baseline file stands for all the runs of one side: give it alone, not with other files",
+                    path.display()
+                ));
+            }
+            SavedKind::Profile => {}
+        }
         let saved = profiler_runtime::import::load_saved(path).map_err(|e| e.to_string())?;
         let report = saved.to_report();
         process_name.get_or_insert_with(|| report.run.process_name.clone());
@@ -398,26 +453,94 @@ fn load_side(paths: &[PathBuf], workload: Option<&str>) -> Result<Baseline, Stri
     Baseline::from_runs(Fingerprint::for_runs(&workload, &runs), &runs).map_err(|e| e.to_string())
 }
 
-/// Whether the file says it is a baseline (its `schema`), judged from its first bytes; anything
-/// else is read as a profile, whose reader gives the clear error.
-fn is_baseline_file(path: &Path) -> bool {
-    use std::io::Read;
-    let mut head = [0_u8; 256];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
-    String::from_utf8_lossy(&head[..n]).contains(profiler_runtime::baseline::BASELINE_SCHEMA)
+/// What a file given to `compare` or `baseline save` holds.
+enum SavedKind {
+    /// A baseline file (`"schema": "profiler-baseline"`).
+    Baseline,
+    /// Anything the profile reader takes (profile JSON, Chrome trace, Speedscope), or something
+    /// it rejects with its own clear error (not JSON, truncated, no schema).
+    Profile,
+}
+
+/// The header fields that tell a baseline from a profile. serde skips every other field without
+/// building it, so this costs one scan of the file, whatever the order of its keys.
+#[derive(serde::Deserialize)]
+struct Header {
+    schema: Option<serde_json::Value>,
+    version: Option<serde_json::Value>,
+}
+
+/// Tells the file's kind by its `schema` field. A `schema` that is neither the baseline's nor the
+/// profile's is an error here: the profile reader's "not a profile of this tool" would hide that
+/// the file may be a baseline of another format.
+fn saved_kind(path: &Path) -> Result<SavedKind, String> {
+    use profiler_runtime::baseline::{BASELINE_SCHEMA, BASELINE_VERSION};
+    use profiler_runtime::analyze::report::{PROFILE_SCHEMA, PROFILE_VERSION};
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let Ok(header) = serde_json::from_slice::<Header>(&bytes) else {
+        // Damaged JSON that names the baseline schema anywhere is most likely a cut or corrupt
+        // baseline: its reader says "baseline file is truncated" rather than the profile
+        // reader's generic words. Anything else that is not a JSON object (Chrome traces may be
+        // arrays) goes to the profile reader.
+        let quoted = format!("\"{BASELINE_SCHEMA}\"");
+        let names_baseline = bytes.windows(quoted.len()).any(|w| w == quoted.as_bytes());
+        return Ok(if names_baseline {
+            SavedKind::Baseline
+        } else {
+            SavedKind::Profile
+        });
+    };
+    match header.schema {
+        None => Ok(SavedKind::Profile),
+        Some(serde_json::Value::String(s)) if s == BASELINE_SCHEMA => Ok(SavedKind::Baseline),
+        Some(serde_json::Value::String(s)) if s == PROFILE_SCHEMA => Ok(SavedKind::Profile),
+        Some(schema) => {
+            let version = header
+                .version
+                .map_or_else(|| "missing".to_owned(), |v| v.to_string());
+            Err(format!(
+                "{}: schema {schema} version {version}, expected {BASELINE_SCHEMA:?} version {BASELINE_VERSION} (a baseline) or {PROFILE_SCHEMA:?} version {PROFILE_VERSION} (a profile)",
+                path.display()
+            ))
+        }
+    }
 }
 
 fn load_run(path: &Path) -> Result<Run, String> {
     Run::load(path).map_err(|e| e.to_string())
 }
 
+/// The workload's default name: the program named in the runs' profiles (the program itself,
+/// whatever ran it: `env`, `sh -c`, `taskset`), else the program the command runs.
+fn workload_of(runs: &[Run], command: &RunCommand) -> String {
+    runs.iter()
+        .find_map(|r| r.process_name.clone())
+        .unwrap_or_else(|| program_name(command))
+}
+
+/// The program `command` runs: its first word, or past `env`, its options and its
+/// `NAME=value` assignments, the program `env` runs; without its directory.
 fn program_name(command: &RunCommand) -> String {
-    Path::new(&command.program).file_name().map_or_else(
-        || command.program.clone(),
-        |n| n.to_string_lossy().into_owned(),
-    )
+    let base = |word: &str| {
+        Path::new(word)
+            .file_name()
+            .map_or_else(|| word.to_owned(), |n| n.to_string_lossy().into_owned())
+    };
+    if base(&command.program) != "env" {
+        return base(&command.program);
+    }
+    let mut words = command.args.iter();
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            // The options of `env` that take the next word as their value.
+            "-u" | "--unset" | "-C" | "--chdir" => {
+                words.next();
+            }
+            w if w.starts_with('-') || w.contains('=') => {}
+            w => return base(w),
+        }
+    }
+    base(&command.program)
 }
 
 fn scratch_dir() -> Result<PathBuf, String> {
@@ -427,4 +550,28 @@ fn scratch_dir() -> Result<PathBuf, String> {
     let dir = std::env::temp_dir().join(format!("profiler-compare-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(words: &[&str]) -> String {
+        let words: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+        program_name(&RunCommand::from_words(&words).unwrap())
+    }
+
+    #[test]
+    fn program_name_looks_past_env_and_its_assignments() {
+        assert_eq!(name(&["./target/release/bench", "--quick"]), "bench");
+        assert_eq!(
+            name(&["env", "RUST_LOG=off", "A=1", "./bench", "x=y"]),
+            "bench"
+        );
+        assert_eq!(
+            name(&["/usr/bin/env", "-i", "-u", "HOME", "bench"]),
+            "bench"
+        );
+        assert_eq!(name(&["env", "A=1"]), "env");
+    }
 }
