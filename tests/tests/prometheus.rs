@@ -459,7 +459,7 @@ fn assert_survived(attack: &str, attacked: &Attacked, connections: usize) {
     let mut problems = Vec::new();
     if attacked.sent.connections < connections {
         problems.push(format!(
-            "the attack did not happen as meant: {:?}, expected {connections} connections",
+            "the attack opened fewer connections than it is made of ({connections}): {:?}",
             attacked.sent
         ));
     }
