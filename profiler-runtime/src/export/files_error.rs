@@ -8,7 +8,7 @@ use super::ExportError;
 
 /// Some files of one set could not be written: returned by
 /// [`ProfilerGuard::finish`](crate::ProfilerGuard::finish) and
-/// [`sampling::dump_flight_recorder`](crate::sampling::dump_flight_recorder). Every file was
+/// [`sampling::dump_flight_recorder`](crate::production::sampling::dump_flight_recorder). Every file was
 /// attempted; [`failed`](Self::failed) holds the error of each one that was not written (each
 /// names its file), [`written`](Self::written) the others.
 ///

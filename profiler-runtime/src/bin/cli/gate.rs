@@ -474,8 +474,8 @@ struct Header {
 /// profile's is an error here: the profile reader's "not a profile of this tool" would hide that
 /// the file may be a baseline of another format.
 fn saved_kind(path: &Path) -> Result<SavedKind, String> {
-    use profiler_runtime::baseline::{BASELINE_SCHEMA, BASELINE_VERSION};
     use profiler_runtime::analyze::report::{PROFILE_SCHEMA, PROFILE_VERSION};
+    use profiler_runtime::baseline::{BASELINE_SCHEMA, BASELINE_VERSION};
     let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let Ok(header) = serde_json::from_slice::<Header>(&bytes) else {
         // Damaged JSON that names the baseline schema anywhere is most likely a cut or corrupt
