@@ -1,0 +1,260 @@
+//! The `ts` and `dur` of spans whose start or end falls on the same nanosecond as another
+//! boundary of their thread, chosen so that Speedscope orders them as they happened.
+//!
+//! Speedscope's Trace Event importer (`src/import/trace-event.ts` in jlfwong/speedscope, 1.25)
+//! does this with one thread's complete (`X`) events, in `f64`:
+//! 1. subtracts the thread's smallest `ts` from every `ts` (the "rebased" value);
+//! 2. sorts the events by that value, the longer `dur` first on a tie, else in file order;
+//! 3. turns each into an open at `ts` and a close at `ts + dur`, and sorts the opens and the
+//!    closes (stably) by value;
+//! 4. replays them as a stack, taking whichever front is smaller. On a tie it takes the close,
+//!    unless the open has the close's name and args, then the open (meant for zero-length
+//!    events). A close whose name is not the top of the stack is ignored with a warning.
+//!
+//! Written as exact decimals, boundaries that share a nanosecond go wrong there: `ts + dur`
+//! rounds, so a call can end an ulp after its next sibling starts (the sibling opens inside it,
+//! and its end is then dropped: "Tried to end X when Y was on the top of the stack"), or after
+//! the parent it ends with. Even an exact tie is wrong for two calls of one function back to
+//! back, which rule 4 opens before it closes.
+//!
+//! So on each nanosecond where two or more boundaries meet, this module gives every boundary its
+//! own value in Speedscope's arithmetic, in the order the calls happened: the ends that come
+//! before the first start just below that start, innermost first; each later boundary just above
+//! the one before (a zero-length call, and what follows it), except that a child starting with its
+//! parent shares the parent's start (rule 2 puts the longer, enclosing one first). Ends move
+//! through `dur`, starts through `ts`, both by a few ulps, far below a nanosecond: every number
+//! still rounds to its exact nanosecond (`llround(us * 1000)`, as Perfetto reads it; this is
+//! checked, and a boundary is left exact where it would not hold). Perfetto and catapult, which
+//! work in whole nanoseconds, see the same trace as before.
+//!
+//! Boundaries on a nanosecond of their own keep the exact three-decimal text: the rounding of
+//! `ts + dur` is a few ulps, and the next boundary is at least a nanosecond away, thousands of
+//! ulps at any timeline shorter than days.
+
+use crate::profile::Span;
+
+/// The `ts` and `dur` (microseconds) that replace the exact decimals of some spans of one thread,
+/// each list sorted by span index.
+#[derive(Debug, Default)]
+pub(super) struct Nudges {
+    /// Spans whose start is written as this `ts`.
+    pub(super) starts: Vec<(u32, f64)>,
+    /// Spans whose duration is written as this `dur`.
+    pub(super) durations: Vec<(u32, f64)>,
+}
+
+/// The nudges of one thread's `spans` (pre-order, nested properly, as in a
+/// [`ThreadTimeline`](crate::profile::ThreadTimeline)).
+pub(super) fn plan(spans: &[Span]) -> Nudges {
+    let Some(first_ns) = spans.iter().map(|s| s.start_ns).min() else {
+        return Nudges::default();
+    };
+    let mut planner = Planner {
+        spans,
+        origin: us(first_ns),
+        nudges: Nudges::default(),
+        group: Vec::new(),
+        group_ns: first_ns,
+    };
+    // Replay the thread's boundaries in the order they happened: before each start, the ends of
+    // the open spans that are not its ancestors, innermost first.
+    let mut open: Vec<u32> = Vec::new();
+    for (index, span) in spans.iter().enumerate() {
+        while let Some(&top) = open.last() {
+            if Some(top) == span.parent {
+                break;
+            }
+            open.pop();
+            planner.boundary(Boundary::End(top));
+        }
+        planner.boundary(Boundary::Start(index as u32));
+        open.push(index as u32);
+    }
+    while let Some(top) = open.pop() {
+        planner.boundary(Boundary::End(top));
+    }
+    planner.place_group();
+    planner
+        .nudges
+        .durations
+        .sort_unstable_by_key(|&(index, _)| index);
+    planner.nudges
+}
+
+/// The start or end of the span at an index.
+#[derive(Clone, Copy, Debug)]
+enum Boundary {
+    Start(u32),
+    End(u32),
+}
+
+#[derive(Debug)]
+struct Planner<'a> {
+    spans: &'a [Span],
+    /// The thread's smallest `ts` as a reader parses it: what Speedscope subtracts.
+    origin: f64,
+    nudges: Nudges,
+    /// The boundaries seen so far on `group_ns`, in order.
+    group: Vec<Boundary>,
+    group_ns: u64,
+}
+
+impl Planner<'_> {
+    fn boundary(&mut self, boundary: Boundary) {
+        let ns = match boundary {
+            Boundary::Start(i) => self.spans[i as usize].start_ns,
+            Boundary::End(i) => self.spans[i as usize].end_ns,
+        };
+        if ns != self.group_ns {
+            self.place_group();
+            self.group.clear();
+            self.group_ns = ns;
+        }
+        self.group.push(boundary);
+    }
+
+    /// Gives the boundaries on `group_ns` increasing values, if there are two or more.
+    fn place_group(&mut self) {
+        if self.group.len() < 2 {
+            return;
+        }
+        let exact = us(self.group_ns) - self.origin;
+        let group = std::mem::take(&mut self.group);
+        let first_start = group
+            .iter()
+            .position(|b| matches!(b, Boundary::Start(_)))
+            .unwrap_or(group.len());
+
+        // Ends before the first start, from the outermost (just below the start's exact value).
+        let mut next = exact;
+        for boundary in group[..first_start].iter().rev() {
+            if let Boundary::End(span) = *boundary {
+                next = self.end_below(span, next);
+            }
+        }
+        // The first start keeps its exact value; what follows goes up from there.
+        let mut value = exact;
+        let mut start_ts: Option<f64> = None;
+        let mut after_start = true;
+        for &boundary in group.iter().skip(first_start + 1) {
+            match boundary {
+                Boundary::Start(span) if after_start => {
+                    if let Some(ts) = start_ts {
+                        self.nudges.starts.push((span, ts));
+                    }
+                }
+                Boundary::Start(span) => {
+                    if let Some((ts, v)) = self.start_above(value) {
+                        self.nudges.starts.push((span, ts));
+                        start_ts = Some(ts);
+                        value = v;
+                    } else {
+                        start_ts = None;
+                        value = exact;
+                    }
+                }
+                Boundary::End(span) => value = self.end_above(span, value),
+            }
+            after_start = matches!(boundary, Boundary::Start(_));
+        }
+        self.group = group;
+    }
+
+    /// The value of the span's start in Speedscope's arithmetic.
+    fn start_value(&self, span: u32) -> f64 {
+        let ts = match self.nudges.starts.binary_search_by_key(&span, |&(i, _)| i) {
+            Ok(at) => self.nudges.starts[at].1,
+            Err(_) => us(self.spans[span as usize].start_ns),
+        };
+        ts - self.origin
+    }
+
+    /// Ends `span` at the largest value it can below `limit`; returns that value.
+    fn end_below(&mut self, span: u32, limit: f64) -> f64 {
+        let start = self.start_value(span);
+        let target = next_down(limit);
+        if target < start {
+            // Only with ulps wider than a nanosecond over its depth: nothing to do but keep it.
+            return self.exact_end(span, start);
+        }
+        let mut dur = target - start;
+        for _ in 0..8 {
+            if start + dur <= target || dur == 0.0 {
+                break;
+            }
+            dur = next_down(dur);
+        }
+        self.set_duration(span, start, dur)
+    }
+
+    /// Ends `span` at the smallest value it can above `floor`; returns that value.
+    fn end_above(&mut self, span: u32, floor: f64) -> f64 {
+        let start = self.start_value(span);
+        let target = next_up(floor);
+        let mut dur = (target - start).max(0.0);
+        for _ in 0..8 {
+            if start + dur >= target {
+                break;
+            }
+            dur = next_up(dur);
+        }
+        self.set_duration(span, start, dur)
+    }
+
+    /// Writes `dur` for `span` if it still rounds to the span's duration in nanoseconds; returns
+    /// the end value a reader computes.
+    fn set_duration(&mut self, span: u32, start: f64, dur: f64) -> f64 {
+        if rounds_to(dur, self.spans[span as usize].duration_ns()) {
+            self.nudges.durations.push((span, dur));
+            start + dur
+        } else {
+            self.exact_end(span, start)
+        }
+    }
+
+    /// The end value a reader computes from the exact decimal `dur`.
+    fn exact_end(&self, span: u32, start: f64) -> f64 {
+        start + us(self.spans[span as usize].duration_ns())
+    }
+
+    /// A `ts` on `group_ns` whose value is above `floor`, and that value; `None` if none rounds
+    /// to `group_ns`.
+    fn start_above(&self, floor: f64) -> Option<(f64, f64)> {
+        let mut ts = next_up(floor) + self.origin;
+        for _ in 0..8 {
+            let value = ts - self.origin;
+            if value > floor {
+                return rounds_to(ts, self.group_ns).then_some((ts, value));
+            }
+            ts = next_up(ts);
+        }
+        None
+    }
+}
+
+/// Nanoseconds as the `f64` a reader parses from their three-decimal text in microseconds: the
+/// integer converts exactly (below 2^53) and the division rounds correctly, as parsing does.
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1000.0
+}
+
+/// Whether a reader that rounds `us * 1000` to the nanosecond (Perfetto) gets `ns`.
+fn rounds_to(us: f64, ns: u64) -> bool {
+    (us * 1000.0).round() as u64 == ns
+}
+
+/// The next `f64` above `x`, for `x >= 0` (`f64::next_up` is newer than our MSRV).
+fn next_up(x: f64) -> f64 {
+    debug_assert!(x >= 0.0);
+    f64::from_bits(x.to_bits() + 1)
+}
+
+/// The next `f64` below `x`, for `x > 0`; 0 stays 0.
+fn next_down(x: f64) -> f64 {
+    debug_assert!(x >= 0.0);
+    if x == 0.0 {
+        0.0
+    } else {
+        f64::from_bits(x.to_bits() - 1)
+    }
+}
