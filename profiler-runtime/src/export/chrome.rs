@@ -166,7 +166,9 @@ fn write_thread<W: Write + ?Sized>(
     Ok(())
 }
 
-/// Async spans as `b`/`e` pairs sharing an id.
+/// Async spans as `b`/`e` pairs sharing an id. The id is process-scoped (`id2.local`): Perfetto
+/// files async events with a plain `id` or `id2.global` under "Global Legacy Events", away from
+/// the process whose threads polled them, and catapult scopes a local id by process too.
 fn write_async<W: Write + ?Sized>(profile: &Profile, pid: &[u8], out: &mut W) -> io::Result<()> {
     for span in &profile.async_spans {
         let f = profile.function(span.function);
@@ -180,7 +182,7 @@ fn write_async<W: Write + ?Sized>(profile: &Profile, pid: &[u8], out: &mut W) ->
             write_str(out, &f.name)?;
             write!(
                 out,
-                ",\"cat\":\"async\",\"id\":\"0x{:x}\",\"pid\":",
+                ",\"cat\":\"async\",\"id2\":{{\"local\":\"0x{:x}\"}},\"pid\":",
                 span.id
             )?;
             out.write_all(pid)?;
