@@ -132,14 +132,13 @@ fn write_thread<W: Write + ?Sized>(
         out.write_all(b",\"tid\":")?;
         out.write_all(tid)?;
         out.write_all(b",\"ts\":")?;
-        // `Display` of an `f64` is the shortest text that parses back to it, never an exponent.
         match starts.next_if(|&&(i, _)| i == index) {
-            Some(&(_, ts)) => write!(out, "{ts}")?,
+            Some(&(_, ts)) => write_f64(out, ts)?,
             None => write_us(out, span.start_ns)?,
         }
         out.write_all(b",\"dur\":")?;
         match durations.next_if(|&&(i, _)| i == index) {
-            Some(&(_, dur)) => write!(out, "{dur}")?,
+            Some(&(_, dur)) => write_f64(out, dur)?,
             None => write_us(out, span.duration_ns())?,
         }
         out.write_all(b"}")?;
@@ -164,6 +163,20 @@ fn write_thread<W: Write + ?Sized>(
         out.write_all(b"}}")?;
     }
     Ok(())
+}
+
+/// Writes a non-negative `x` as the shortest text that parses back to exactly it (`Display` and
+/// `LowerExp` of `f64` both are). Perfetto's JSON number parser (v52 at least) adds up the digits
+/// after the point in 64-bit integers, which overflow past 18 digits and turn the number into
+/// garbage; the plain form of a value below 0.01 can have more (a zero-length call's duration is
+/// `0.00000000000000088...`), so those get an exponent (`8.881784197001252e-16`), whose mantissa
+/// has at most 16 digits after the point. Larger values have at most 18 there in plain form.
+fn write_f64<W: Write + ?Sized>(out: &mut W, x: f64) -> io::Result<()> {
+    if x < 0.01 && x != 0.0 {
+        write!(out, "{x:e}")
+    } else {
+        write!(out, "{x}")
+    }
 }
 
 /// Async spans as `b`/`e` pairs sharing an id. The id is process-scoped (`id2.local`): Perfetto
@@ -219,29 +232,57 @@ mod tests {
         args: Value,
         ts: f64,
         dur: f64,
+        /// `ts` and `dur` as Perfetto's parser reads their text (see [`perfetto_number`]).
+        perfetto: (f64, f64),
+    }
+
+    /// A JSON number as Perfetto's own parser (`StringToDouble`, `src/trace_processor/util/
+    /// json_parser.h`, v52) turns it into a double: integer part, plus the digits after the point
+    /// summed in an `i64` over a `u64` power of ten (both wrap past 18 or 19 digits), times ten to
+    /// the exponent.
+    #[allow(clippy::cast_possible_wrap)]
+    fn perfetto_number(text: &str) -> f64 {
+        let (mantissa, exponent) = text.split_once(['e', 'E']).unwrap_or((text, "0"));
+        let (int, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let int: i64 = int.parse().unwrap();
+        let (mut digits, mut divisor) = (0_i64, 1_u64);
+        for d in fraction.bytes() {
+            digits = digits.wrapping_mul(10).wrapping_add(i64::from(d - b'0'));
+            divisor = divisor.wrapping_mul(10);
+        }
+        let exponent: i32 = exponent.parse().unwrap();
+        let value = int as f64 + digits as f64 / divisor as f64;
+        if exponent < 0 {
+            value / 10_f64.powi(-exponent)
+        } else {
+            value * 10_f64.powi(exponent)
+        }
     }
 
     /// The `X` events of a trace written by [`write_chrome_trace`] (one event per line), with
     /// the numbers taken from the text itself, not from `serde_json`'s own float parsing.
     fn complete_events(trace: &[u8]) -> Vec<Complete> {
         let text = std::str::from_utf8(trace).unwrap();
-        let number = |line: &str, key: &str| -> f64 {
+        let number = |line: &str, key: &str| -> (f64, f64) {
             // A `"key":` inside a string would have its quotes escaped, so this is the field.
             let at = line.rfind(&format!("\"{key}\":")).unwrap() + key.len() + 3;
             let rest = &line[at..];
-            rest[..rest.find([',', '}']).unwrap()].parse().unwrap()
+            let text = &rest[..rest.find([',', '}']).unwrap()];
+            (text.parse().unwrap(), perfetto_number(text))
         };
         text.lines()
             .map(|line| line.trim_end_matches(','))
             .filter(|line| line.starts_with("{\"ph\":\"X\""))
             .map(|line| {
                 let event: Value = serde_json::from_str(line).unwrap();
+                let (ts, dur) = (number(line, "ts"), number(line, "dur"));
                 Complete {
                     tid: event["tid"].as_u64().unwrap(),
                     name: event["name"].as_str().unwrap().to_owned(),
                     args: event["args"].clone(),
-                    ts: number(line, "ts"),
-                    dur: number(line, "dur"),
+                    ts: ts.0,
+                    dur: dur.0,
+                    perfetto: (ts.1, dur.1),
                 }
             })
             .collect()
@@ -381,7 +422,8 @@ mod tests {
 
     /// Writes `profile`, imports it as Speedscope does, and checks every thread: no warning, and
     /// the same calls at the same depths as the profile. Also checks that every `ts` and `dur`
-    /// still rounds to its exact nanosecond, as Perfetto reads them (`llround(us * 1000)`).
+    /// still rounds to its exact nanosecond as Perfetto reads them (its parser, then
+    /// `llround(us * 1000)`).
     fn assert_speedscope_imports_exactly(profile: &Profile) {
         let mut trace = Vec::new();
         write_chrome_trace(profile, &mut trace).unwrap();
@@ -392,9 +434,10 @@ mod tests {
                 .filter(|e| e.tid == u64::from(thread.tid))
                 .collect();
             for (e, span) in mine.iter().zip(&thread.spans) {
-                assert_eq!((e.ts * 1000.0).round() as u64, span.start_ns, "ts {}", e.ts);
+                let (ts, dur) = e.perfetto;
+                assert_eq!((ts * 1000.0).round() as u64, span.start_ns, "ts {}", e.ts);
                 assert_eq!(
-                    (e.dur * 1000.0).round() as u64,
+                    (dur * 1000.0).round() as u64,
                     span.duration_ns(),
                     "dur {}",
                     e.dur
