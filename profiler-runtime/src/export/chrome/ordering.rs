@@ -28,8 +28,8 @@
 //! work in whole nanoseconds, see the same trace as before.
 //!
 //! Boundaries on a nanosecond of their own keep the exact three-decimal text: the rounding of
-//! `ts + dur` is a few ulps, and the next boundary is at least a nanosecond away, thousands of
-//! ulps at any timeline shorter than days.
+//! `ts + dur` is a few ulps, and the next boundary is at least a nanosecond away, which is
+//! thousands of ulps in a thread's first hour and still 65 a day into it.
 
 use crate::profile::Span;
 
@@ -53,27 +53,32 @@ pub(super) fn plan(spans: &[Span]) -> Nudges {
         spans,
         origin: us(first_ns),
         nudges: Nudges::default(),
+        open: Vec::new(),
         group: Vec::new(),
         group_ns: first_ns,
     };
     // Replay the thread's boundaries in the order they happened: before each start, the ends of
     // the open spans that are not its ancestors, innermost first.
-    let mut open: Vec<u32> = Vec::new();
     for (index, span) in spans.iter().enumerate() {
-        while let Some(&top) = open.last() {
-            if Some(top) == span.parent {
-                break;
-            }
-            open.pop();
-            planner.boundary(Boundary::End(top));
+        while planner
+            .open
+            .last()
+            .is_some_and(|top| Some(top.index) != span.parent)
+        {
+            planner.end_top();
         }
-        planner.boundary(Boundary::Start(index as u32));
-        open.push(index as u32);
+        planner.at(span.start_ns);
+        planner.group.push(Boundary::Start(index as u32));
+        planner.open.push(Open {
+            index: index as u32,
+            end_ns: span.end_ns,
+            ts: None,
+        });
     }
-    while let Some(top) = open.pop() {
-        planner.boundary(Boundary::End(top));
+    while !planner.open.is_empty() {
+        planner.end_top();
     }
-    planner.place_group();
+    planner.at(u64::MAX);
     planner
         .nudges
         .durations
@@ -81,11 +86,21 @@ pub(super) fn plan(spans: &[Span]) -> Nudges {
     planner.nudges
 }
 
-/// The start or end of the span at an index.
+/// The start or end of the span at an index; an end carries the `ts` its span's start was moved
+/// to, if that was decided before the end was seen.
 #[derive(Clone, Copy, Debug)]
 enum Boundary {
     Start(u32),
-    End(u32),
+    End(u32, Option<f64>),
+}
+
+/// A span whose end is still to come.
+#[derive(Debug)]
+struct Open {
+    index: u32,
+    end_ns: u64,
+    /// The `ts` its start was moved to, if it was.
+    ts: Option<f64>,
 }
 
 #[derive(Debug)]
@@ -94,42 +109,54 @@ struct Planner<'a> {
     /// The thread's smallest `ts` as a reader parses it: what Speedscope subtracts.
     origin: f64,
     nudges: Nudges,
+    /// The spans started and not yet ended, outermost first.
+    open: Vec<Open>,
     /// The boundaries seen so far on `group_ns`, in order.
     group: Vec<Boundary>,
     group_ns: u64,
 }
 
 impl Planner<'_> {
-    fn boundary(&mut self, boundary: Boundary) {
-        let ns = match boundary {
-            Boundary::Start(i) => self.spans[i as usize].start_ns,
-            Boundary::End(i) => self.spans[i as usize].end_ns,
-        };
+    /// Moves on to the nanosecond `ns`: the boundaries of the one before are placed first, if
+    /// two or more share it (most have it to themselves, and are left exact).
+    fn at(&mut self, ns: u64) {
         if ns != self.group_ns {
-            self.place_group();
+            if self.group.len() > 1 {
+                self.place_group();
+            }
             self.group.clear();
             self.group_ns = ns;
         }
-        self.group.push(boundary);
     }
 
-    /// Gives the boundaries on `group_ns` increasing values, if there are two or more.
-    fn place_group(&mut self) {
-        if self.group.len() < 2 {
+    /// The end of the innermost open span.
+    fn end_top(&mut self) {
+        let Some(end_ns) = self.open.last().map(|top| top.end_ns) else {
             return;
+        };
+        // Placing the previous nanosecond may move the start of this very span.
+        self.at(end_ns);
+        if let Some(top) = self.open.pop() {
+            self.group.push(Boundary::End(top.index, top.ts));
         }
+    }
+
+    /// Gives the boundaries on `group_ns` increasing values, in the order they came.
+    fn place_group(&mut self) {
         let exact = us(self.group_ns) - self.origin;
         let group = std::mem::take(&mut self.group);
         let first_start = group
             .iter()
             .position(|b| matches!(b, Boundary::Start(_)))
             .unwrap_or(group.len());
+        // The starts moved here, for the ends of zero-length spans and for the open stack.
+        let mut moved: Vec<(u32, f64)> = Vec::new();
 
         // Ends before the first start, from the outermost (just below the start's exact value).
         let mut next = exact;
         for boundary in group[..first_start].iter().rev() {
-            if let Boundary::End(span) = *boundary {
-                next = self.end_below(span, next);
+            if let Boundary::End(span, ts) = *boundary {
+                next = self.end_below(span, ts, next);
             }
         }
         // The first start keeps its exact value; what follows goes up from there.
@@ -140,12 +167,12 @@ impl Planner<'_> {
             match boundary {
                 Boundary::Start(span) if after_start => {
                     if let Some(ts) = start_ts {
-                        self.nudges.starts.push((span, ts));
+                        moved.push((span, ts));
                     }
                 }
                 Boundary::Start(span) => {
                     if let Some((ts, v)) = self.start_above(value) {
-                        self.nudges.starts.push((span, ts));
+                        moved.push((span, ts));
                         start_ts = Some(ts);
                         value = v;
                     } else {
@@ -153,25 +180,33 @@ impl Planner<'_> {
                         value = exact;
                     }
                 }
-                Boundary::End(span) => value = self.end_above(span, value),
+                Boundary::End(span, ts) => {
+                    let here = moved.iter().rev().find(|&&(s, _)| s == span);
+                    value = self.end_above(span, here.map(|&(_, ts)| ts).or(ts), value);
+                }
             }
             after_start = matches!(boundary, Boundary::Start(_));
         }
+        // Spans started here and still open are the innermost ones.
+        for open in self.open.iter_mut().rev() {
+            match moved.iter().find(|&&(s, _)| s == open.index) {
+                Some(&(_, ts)) => open.ts = Some(ts),
+                None if moved.first().is_some_and(|&(s, _)| open.index < s) => break,
+                None => {}
+            }
+        }
+        self.nudges.starts.extend(moved);
         self.group = group;
     }
 
-    /// The value of the span's start in Speedscope's arithmetic.
-    fn start_value(&self, span: u32) -> f64 {
-        let ts = match self.nudges.starts.binary_search_by_key(&span, |&(i, _)| i) {
-            Ok(at) => self.nudges.starts[at].1,
-            Err(_) => us(self.spans[span as usize].start_ns),
-        };
-        ts - self.origin
+    /// The value of a span's start in Speedscope's arithmetic, from its `ts` if that moved.
+    fn start_value(&self, span: u32, ts: Option<f64>) -> f64 {
+        ts.unwrap_or_else(|| us(self.spans[span as usize].start_ns)) - self.origin
     }
 
     /// Ends `span` at the largest value it can below `limit`; returns that value.
-    fn end_below(&mut self, span: u32, limit: f64) -> f64 {
-        let start = self.start_value(span);
+    fn end_below(&mut self, span: u32, ts: Option<f64>, limit: f64) -> f64 {
+        let start = self.start_value(span, ts);
         let target = next_down(limit);
         if target < start {
             // Only with ulps wider than a nanosecond over its depth: nothing to do but keep it.
@@ -188,8 +223,8 @@ impl Planner<'_> {
     }
 
     /// Ends `span` at the smallest value it can above `floor`; returns that value.
-    fn end_above(&mut self, span: u32, floor: f64) -> f64 {
-        let start = self.start_value(span);
+    fn end_above(&mut self, span: u32, ts: Option<f64>, floor: f64) -> f64 {
+        let start = self.start_value(span, ts);
         let target = next_up(floor);
         let mut dur = (target - start).max(0.0);
         for _ in 0..8 {
