@@ -46,7 +46,8 @@ pub(super) struct Nudges {
 /// The nudges of one thread's `spans` (pre-order, nested properly, as in a
 /// [`ThreadTimeline`](crate::profile::ThreadTimeline)).
 pub(super) fn plan(spans: &[Span]) -> Nudges {
-    let Some(first_ns) = spans.iter().map(|s| s.start_ns).min() else {
+    // In pre-order, the first span starts first: its `ts` is the one Speedscope subtracts.
+    let Some(first_ns) = spans.first().map(|s| s.start_ns) else {
         return Nudges::default();
     };
     let mut planner = Planner {
