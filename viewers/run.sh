@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The single command CI runs: install the viewers (setup.sh), record the fixture with the real
-# runtime, and load it into Speedscope, Perfetto UI and the catapult trace viewer (check.mjs).
+# The single command CI runs: install the viewers (setup.sh), record the fixtures and run the main
+# example with the real runtime, and load what they wrote into Speedscope, Perfetto UI and the
+# catapult trace viewer (check.mjs).
 #
-#   viewers/run.sh OUTDIR     (screenshots and the fixture files end up in OUTDIR)
+#   viewers/run.sh OUTDIR     (screenshots and the recorded files end up in OUTDIR)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -12,12 +13,18 @@ mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 
 "$here/setup.sh"
-echo "viewers/run: recording the fixture"
+echo "viewers/run: recording the fixtures"
 (cd "$root" && cargo run --quiet -p profiler-runtime --features enable --example viewer_fixture -- "$out")
-echo "viewers/run: loading it into the viewers"
+# The trace users get from Tutorial 01, run as the tutorial says (release); its report goes to a file.
+echo "viewers/run: running the main example (basic_profiling)"
+(cd "$root" && PROFILER_OUTPUT="$out/basic_profiling" \
+  cargo run --quiet --release -p profiler-examples --example basic_profiling >"$out/basic_profiling.txt")
+echo "viewers/run: loading them into the viewers"
 # Every wait inside check.mjs has its own timeout; this bounds the whole run as well.
-timeout 600 node "$here/check.mjs" \
+timeout 900 node "$here/check.mjs" \
   --trace "$out/fixture.trace.json" \
   --speedscope "$out/fixture.speedscope.json" \
   --expect "$out/fixture.expect.json" \
+  --also-trace "$out/siblings.trace.json" \
+  --also-trace "$out/basic_profiling.trace.json" \
   --out "$out"

@@ -164,9 +164,25 @@ fn a_future_that_migrates_between_threads_is_one_async_span() {
     let events = chrome["traceEvents"].as_array().unwrap();
     let begin = events.iter().find(|e| e["ph"] == "b").expect("async begin");
     let end = events.iter().find(|e| e["ph"] == "e").expect("async end");
-    assert_eq!(begin["id"], end["id"]);
+    // Process-scoped ids (`id2.local`), so that Perfetto files the async track under our process;
+    // with a plain `id` or `id2.global` it lands in "Global Legacy Events" (issue 13, defect 4).
+    for event in [begin, end] {
+        assert!(event["id2"]["local"].is_string(), "{event}");
+        assert!(event.get("id").is_none(), "{event}");
+        assert!(event["id2"].get("global").is_none(), "{event}");
+        assert_eq!(event["pid"], profile.pid);
+    }
+    assert_eq!(begin["id2"], end["id2"]);
     assert_eq!(begin["cat"], end["cat"]);
     assert_ne!(begin["tid"], end["tid"]);
+    // And the pair is read back as one async span.
+    let back =
+        profiler_runtime::import::read_chrome_trace(&serde_json::to_vec(&chrome).unwrap()).unwrap();
+    assert_eq!(back.async_spans.len(), 1);
+    assert_eq!(
+        (back.async_spans[0].start_ns, back.async_spans[0].end_ns),
+        (life.start_ns, life.end_ns)
+    );
 }
 
 #[test]

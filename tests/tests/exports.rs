@@ -50,8 +50,9 @@ fn to_json(profile: &Profile, format: Format) -> Value {
     serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{format} output is not JSON: {e}"))
 }
 
-/// Microseconds back to nanoseconds, rounded as Perfetto does (`dur` of a child that ends with
-/// its parent is written a hair short so that float-adding viewers keep it inside the parent).
+/// Microseconds back to nanoseconds, rounded as Perfetto does (where boundaries of a thread share
+/// a nanosecond, their `ts`/`dur` move by a few ulps so that float-adding viewers keep them in
+/// order).
 fn ns(v: &Value) -> u64 {
     (v.as_f64().unwrap() * 1000.0).round() as u64
 }

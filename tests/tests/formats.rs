@@ -594,3 +594,35 @@ fn foreign_chrome_traces_with_only_complete_events_load() {
     assert!(matches!(error.kind(), ReadErrorKind::Invalid(_)), "{error}");
     assert!(error.to_string().contains("without ts or dur"));
 }
+
+#[test]
+fn async_pairs_are_read_back_by_their_id_and_its_scope() {
+    // `id2.local` as written now, a plain `id` as written before issue 13 (and by other tools),
+    // `id2.global`; the local and the global id of the same value are different async spans.
+    let trace = br#"{"traceEvents":[
+        {"ph":"b","name":"local","cat":"async","id2":{"local":"0x1"},"pid":1,"tid":1,"ts":1.0},
+        {"ph":"b","name":"global","cat":"async","id2":{"global":"0x1"},"pid":1,"tid":1,"ts":2.0},
+        {"ph":"b","name":"plain","cat":"async","id":"0x2","pid":1,"tid":1,"ts":3.0},
+        {"ph":"e","name":"global","cat":"async","id2":{"global":"0x1"},"pid":1,"tid":2,"ts":4.0},
+        {"ph":"e","name":"plain","cat":"async","id":"0x2","pid":1,"tid":2,"ts":5.0},
+        {"ph":"e","name":"local","cat":"async","id2":{"local":"0x1"},"pid":1,"tid":2,"ts":6.0}
+    ]}"#;
+    let profile = read_chrome_trace(trace).unwrap();
+    let mut spans: Vec<(&str, u64, u64)> = profile
+        .async_spans
+        .iter()
+        .map(|s| {
+            let name = profile.function(s.function).name.as_str();
+            (name, s.start_ns, s.end_ns)
+        })
+        .collect();
+    spans.sort_unstable();
+    assert_eq!(
+        spans,
+        [
+            ("global", 2_000, 4_000),
+            ("local", 1_000, 6_000),
+            ("plain", 3_000, 5_000)
+        ]
+    );
+}

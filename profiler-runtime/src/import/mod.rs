@@ -189,8 +189,40 @@ struct Event {
     ts: Option<f64>,
     dur: Option<f64>,
     id: Option<serde_json::Value>,
+    id2: Option<Id2>,
     #[serde(default)]
     args: Args,
+}
+
+/// The scoped id of an async event: `local` to its process (what this crate writes), or
+/// `global`.
+#[derive(Deserialize)]
+struct Id2 {
+    local: Option<serde_json::Value>,
+    global: Option<serde_json::Value>,
+}
+
+impl Event {
+    /// What pairs an async `b` with its `e`: the id with its scope, so that a local and a global
+    /// id of the same value stay apart (a plain `id` is global, as in traces before `id2`).
+    fn async_key(&self) -> String {
+        match (&self.id2, &self.id) {
+            (
+                Some(Id2 {
+                    local: Some(id), ..
+                }),
+                _,
+            ) => format!("local {id}"),
+            (
+                Some(Id2 {
+                    global: Some(id), ..
+                }),
+                _,
+            )
+            | (_, Some(id)) => format!("global {id}"),
+            _ => String::new(),
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -344,12 +376,12 @@ impl Rebuild {
                 self.process_name = event.args.name.unwrap_or_default();
             }
             "b" => {
-                let id = event.id.map(|v| v.to_string()).unwrap_or_default();
+                let id = event.async_key();
                 let at = ns(event.ts.unwrap_or(0.0));
                 self.async_open.insert(id, (event.name, at, tid));
             }
             "e" => {
-                let id = event.id.map(|v| v.to_string()).unwrap_or_default();
+                let id = event.async_key();
                 let at = ns(event.ts.unwrap_or(0.0));
                 if let Some((name, start_ns, start_tid)) = self.async_open.remove(&id) {
                     let span = AsyncSpan {
