@@ -2,6 +2,9 @@
 //! compare new runs with them, and fail a CI job when a function got slower or is called more
 //! often, or when it breaks a budget.
 //!
+//! The gate sits on top, beside production mode: it reads profiles through [`import`](crate::import)
+//! and analyses them with [`analyze`](crate::analyze); nothing below uses it (feature `baseline`).
+//!
 //! The unit of replication is a *run* (one process), not a call: calls within one process share
 //! its caches, its frequency and its neighbours, so treating them as independent samples makes
 //! 2% noise look "significant". A [`Baseline`] keeps every run's per-function results, and

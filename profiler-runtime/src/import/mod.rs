@@ -2,6 +2,9 @@
 //! Speedscope files written by this crate, which hold the whole timeline and are turned back into
 //! a [`Profile`].
 //!
+//! Import sits beside export, above collect and analyze: it builds the same [`Profile`] and
+//! [`Report`] the layers below define, and uses nothing above it (feature `analysis`).
+//!
 //! A Chrome trace is rebuilt from its complete (`X`) events (name, category, file and line,
 //! thread, start and duration, the `incomplete`/`continued` flags), its `thread_name` and
 //! `process_name` metadata, its async `b`/`e` pairs and its `otherData` (clock, profile bounds,
