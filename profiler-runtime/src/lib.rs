@@ -92,8 +92,8 @@
 //!
 //! The modules follow the data, bottom to top, and each uses only those below it: the record
 //! layer (clock, rings, recorder, the registry of sites and threads; private), the collector
-//! (drain and merge into a [`Profile`]; its functions are at the root), [`analyze`] (statistics,
-//! call tree, report; feature `analysis`), [`export`] and [`import`], then [`production`] and
+//! (drain and merge into a [`Profile`]; its functions are at the root), `analyze` (statistics,
+//! call tree, report; feature `analysis`), [`export`] and `import`, then [`production`] and
 //! the gate (`baseline`). Every environment variable: the book's reference.
 //!
 //! # In production

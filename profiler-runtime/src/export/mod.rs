@@ -2,7 +2,7 @@
 //! one entry point, [`export_profile`], that picks the format from an enum or a file name.
 //!
 //! Export sits above collect and analyze: it writes a [`Profile`] (the Chrome and Speedscope
-//! writers need nothing else) or an analysed [`Report`](crate::analyze::report::Report), and uses no
+//! writers need nothing else) or an analysed `Report` (feature `analysis`), and uses no
 //! module above it.
 
 mod chrome;
