@@ -594,3 +594,102 @@ fn foreign_chrome_traces_with_only_complete_events_load() {
     assert!(matches!(error.kind(), ReadErrorKind::Invalid(_)), "{error}");
     assert!(error.to_string().contains("without ts or dur"));
 }
+
+/// Issue 16: a trace of another tool in B/E events, in the array form, loaded as an empty
+/// profile with success.
+#[test]
+fn begin_end_events_and_the_array_form_load() {
+    let trace = br#"[
+        {"ph":"B","name":"main","pid":1,"tid":1,"ts":0},
+        {"ph":"B","name":"parse","pid":1,"tid":1,"ts":1},
+        {"ph":"B","name":"work","pid":1,"tid":2,"ts":1.5},
+        {"ph":"E","pid":1,"tid":1,"ts":3},
+        {"ph":"X","name":"render","pid":1,"tid":1,"ts":4,"dur":2},
+        {"ph":"E","name":"main","pid":1,"tid":1,"ts":6.5},
+        {"ph":"B","name":"flush","pid":1,"tid":1,"ts":7},
+        {"ph":"E","pid":1,"tid":2,"ts":9}
+    ]"#;
+    let profile = read_chrome_trace(trace).unwrap();
+    profile.validate().unwrap();
+    // `flush` never ends: it lasts to the trace's last event, and says so.
+    assert_eq!(
+        profile.render_tree(),
+        "thread thread-1\n  main\n    parse\n    render\n  flush (incomplete)\n\
+         thread thread-2\n  work\n"
+    );
+    let stats = function_stats(&profile);
+    let total = |name: &str| stats.iter().find(|f| f.name == name).unwrap().total_ns;
+    assert_eq!(
+        [total("main"), total("parse"), total("work"), total("flush")],
+        [6_500, 2_000, 7_500, 2_000]
+    );
+
+    // The object form reads the same events the same way, through the file loader too.
+    let events = std::str::from_utf8(trace).unwrap();
+    let dir = temp_dir("begin-end");
+    let path = dir.join("other-tool.json");
+    std::fs::write(&path, format!(r#"{{"traceEvents":{events}}}"#)).unwrap();
+    match load_saved(&path).unwrap() {
+        SavedProfile::Timeline(object) => assert_eq!(object.render_tree(), profile.render_tree()),
+        SavedProfile::Report(_) => panic!("a trace has a timeline"),
+    }
+}
+
+/// Issue 16: a trace whose events give no span is an error, never an empty success.
+#[test]
+fn traces_without_spans_are_errors() {
+    for (trace, expected) in [
+        (
+            &br#"{"traceEvents":[{"ph":"i","name":"mark","ts":1},{"ph":"C","name":"heap","ts":2}]}"#[..],
+            r#"no span in the trace's 2 events (phases "C", "i")"#,
+        ),
+        (br#"{"traceEvents":[]}"#, "no span in the trace's 0 events"),
+        (br#"[]"#, "no span in the trace's 0 events"),
+    ] {
+        let error = read_chrome_trace(trace).unwrap_err();
+        assert!(matches!(error.kind(), ReadErrorKind::Invalid(_)), "{error}");
+        assert!(error.to_string().contains(expected), "{error}");
+    }
+    // An empty profile of ours says so in `otherData`, and still reads back.
+    let mut ours = Vec::new();
+    Format::ChromeTrace
+        .write(&ProfileBuilder::new(0).build(), &mut ours)
+        .unwrap();
+    assert_eq!(read_chrome_trace(&ours).unwrap().span_count(), 0);
+}
+
+/// Issue 16: negative durations and times of 1e300 were clamped silently.
+#[test]
+fn impossible_times_are_errors_naming_the_event() {
+    let cases: [(&[u8], &str); 6] = [
+        (
+            br#"[{"ph":"X","name":"ok","ts":0,"dur":1},{"ph":"X","name":"back","ts":5,"dur":-2}]"#,
+            r#"trace event 1 ("back", phase "X"): `dur` is -2.0 µs"#,
+        ),
+        (
+            br#"[{"ph":"X","name":"far","ts":1e300,"dur":1}]"#,
+            r#"trace event 0 ("far", phase "X"): `ts` is 1e300 µs"#,
+        ),
+        (
+            br#"[{"ph":"B","name":"early","ts":-1}]"#,
+            r#"trace event 0 ("early", phase "B"): `ts` is -1.0 µs"#,
+        ),
+        (
+            br#"[{"ph":"X","name":"long","ts":1e16,"dur":9e15}]"#,
+            r#"trace event 0 ("long", phase "X"): `ts` 1e16 µs plus `dur` 9000000000000000.0 µs is past"#,
+        ),
+        (
+            br#"[{"ph":"B","name":"a","tid":3,"ts":5},{"ph":"E","name":"a","tid":3,"ts":4}]"#,
+            r#"trace event 1 ("a", phase "E"): ends at 4.0 µs, before its begin (event 0, "a") at 5.0 µs"#,
+        ),
+        (
+            br#"[{"ph":"X","name":"a","tid":3,"ts":5,"dur":1},{"ph":"E","tid":3,"ts":7}]"#,
+            r#"trace event 1 ("", phase "E"): an end without a begin (B) on thread 3"#,
+        ),
+    ];
+    for (trace, expected) in cases {
+        let error = read_chrome_trace(trace).unwrap_err();
+        assert!(matches!(error.kind(), ReadErrorKind::Invalid(_)), "{error}");
+        assert!(error.to_string().contains(expected), "{error}");
+    }
+}
