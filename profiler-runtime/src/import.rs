@@ -621,9 +621,7 @@ impl Rebuild {
         };
         // Saturating: counts from a file can add up past u64 (and would wrap, or panic in debug).
         let dropped_events = other.dropped_events.unwrap_or_else(|| {
-            threads
-                .iter()
-                .fold(0_u64, |sum, t| sum.saturating_add(t.dropped_events))
+            crate::stats::saturating_sum(threads.iter().map(|t| t.dropped_events))
         });
         Ok(Profile {
             functions: self.functions.entries,

@@ -217,7 +217,7 @@ fn write_hottest_paths<W: Write + ?Sized>(
         return Ok(());
     }
     let tree = &report.call_tree;
-    let recorded: u64 = tree.nodes.iter().map(|n| n.self_ns).sum();
+    let recorded = crate::stats::saturating_sum(tree.nodes.iter().map(|n| n.self_ns));
     let mut hottest: Vec<usize> = (0..tree.nodes.len())
         .filter(|&i| tree.nodes[i].self_ns > 0)
         .collect();

@@ -693,3 +693,40 @@ fn impossible_times_are_errors_naming_the_event() {
         assert!(error.to_string().contains(expected), "{error}");
     }
 }
+
+/// Issue 16: times and counts of a file that add up past `u64` wrapped in release builds and
+/// panicked in debug ones (the tests' build); they saturate at `u64::MAX`.
+#[test]
+fn sums_past_u64_saturate() {
+    // Two threads, each with a call of 1.5e19 ns and 1.5e19 dropped events.
+    let trace = br#"[
+        {"ph":"M","name":"thread_name","tid":1,"args":{"name":"a","dropped_events":15000000000000000000}},
+        {"ph":"M","name":"thread_name","tid":2,"args":{"name":"b","dropped_events":15000000000000000000}},
+        {"ph":"X","name":"huge","tid":1,"ts":0,"dur":1.5e16},
+        {"ph":"X","name":"huge","tid":2,"ts":0,"dur":1.5e16}
+    ]"#;
+    let profile = read_chrome_trace(trace).unwrap();
+    assert_eq!(profile.dropped_events, u64::MAX);
+    let report = ProfileReport::new(&profile);
+    let huge = &report.functions[0];
+    assert_eq!(
+        (huge.calls, huge.total_ns, huge.self_ns),
+        (2, u64::MAX, u64::MAX)
+    );
+    assert_eq!(huge.mean_ns, 1.5e19);
+    assert_eq!(report.call_tree.nodes[0].total_ns, u64::MAX);
+    let mut summary = Vec::new();
+    profiler_runtime::summary::write_summary(&report, &Default::default(), &mut summary).unwrap();
+    assert!(String::from_utf8(summary).unwrap().contains("huge"));
+
+    let speedscope = br#"{"$schema":"https://www.speedscope.app/file-format-schema.json",
+        "shared":{"frames":[{"name":"f"}]},
+        "profiles":[
+          {"type":"evented","name":"a (tid 1), 15000000000000000000 events dropped","unit":"nanoseconds","startValue":0,"endValue":1,"events":[]},
+          {"type":"evented","name":"b (tid 2), 15000000000000000000 events dropped","unit":"nanoseconds","startValue":0,"endValue":1,"events":[]}
+        ]}"#;
+    assert_eq!(
+        read_speedscope(speedscope).unwrap().dropped_events,
+        u64::MAX
+    );
+}

@@ -132,7 +132,7 @@ impl File {
         let start_ns = start_ns.min(end_ns);
         Ok(Profile {
             functions: functions.entries,
-            dropped_events: threads.iter().map(|t| t.dropped_events).sum(),
+            dropped_events: crate::stats::saturating_sum(threads.iter().map(|t| t.dropped_events)),
             threads,
             async_spans: Vec::new(),
             start_ns,
