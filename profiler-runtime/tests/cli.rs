@@ -471,3 +471,75 @@ fn bad_input_files_fail_with_one_line_and_exit_code_1() {
         }
     }
 }
+
+/// `app::main` (2 µs) whose first microsecond is a recursion `depth` calls deep (every call of
+/// `app::recurse` over the same microsecond, so only the deepest has self time).
+fn deep_profile(depth: u32) -> Profile {
+    let mut spans = vec![span(0, 0, 2_000, 0, None)];
+    spans.extend((0..depth).map(|d| span(1, 0, 1_000, d + 1, Some(d))));
+    Profile {
+        functions: vec![
+            entry("app::main", FunctionKind::Function),
+            entry("app::recurse", FunctionKind::Function),
+        ],
+        threads: vec![ThreadTimeline {
+            tid: 1,
+            name: "main".to_owned(),
+            spans,
+            dropped_events: 0,
+            exited: false,
+        }],
+        async_spans: Vec::new(),
+        end_ns: 2_000,
+        ..profile()
+    }
+}
+
+/// Runs the tool with its address space limited to `limit_mib`, so that a version that needs
+/// more fails at once (allocation failure) instead of exhausting the machine.
+fn profiler_within(limit_mib: u64, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("ulimit -v {} && exec \"$@\"", limit_mib * 1024))
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_profiler"));
+    for arg in args {
+        command.arg(arg);
+    }
+    command.output().unwrap()
+}
+
+/// Issue 16: folded and SVG export kept every path of the call tree as a string, memory in the
+/// square of the depth: a recursion 100,000 deep took tens of gigabytes. Within 200 MiB of
+/// address space (the old writer needed about 65 GB of path strings here), both are written and
+/// the deepest line has every frame.
+#[test]
+fn folded_and_svg_export_of_a_deep_recursion_fit_in_bounded_memory() {
+    const DEPTH: u32 = 100_000;
+    let dir = std::env::temp_dir()
+        .join(format!("profiler-cli-{}", std::process::id()))
+        .join("deep");
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("deep.trace.json");
+    export_profile(&deep_profile(DEPTH), &trace, None).unwrap();
+
+    let folded = dir.join("deep.folded");
+    stdout(&profiler_within(200, &[&"convert", &trace, &folded]));
+    let text = std::fs::read_to_string(&folded).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{:?}", &text[..text.len().min(200)]);
+    assert_eq!(lines[0], "app::main 1000");
+    let (deepest, weight) = lines[1].rsplit_once(' ').unwrap();
+    assert_eq!(weight, "1000");
+    let frames: Vec<&str> = deepest.split(';').collect();
+    assert_eq!(frames.len(), DEPTH as usize + 1);
+    assert_eq!(frames[0], "app::main");
+    assert!(frames[1..].iter().all(|&f| f == "app::recurse"));
+
+    let svg = dir.join("deep.svg");
+    stdout(&profiler_within(200, &[&"flamegraph", &trace, &svg]));
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawn.trim_end().ends_with("</svg>"), "{}", drawn.len());
+    assert!(drawn.contains("app::recurse"));
+}

@@ -730,3 +730,35 @@ fn sums_past_u64_saturate() {
         u64::MAX
     );
 }
+
+/// The folded lines come out in byte order though they are written while the tree is walked,
+/// also where a name sorts between its own line and its callees' (`a`, `a b`, `a::b`, `a;…`);
+/// two functions of one name called from one place make one line (issue 16 rewrote the writer).
+#[test]
+fn folded_lines_are_sorted_and_identical_stacks_merge() {
+    let mut b = ProfileBuilder::new(300);
+    let a = b.function("a");
+    let a_space_b = b.function("a b");
+    let a_path_b = b.function("a::b");
+    let c = b.function("c");
+    let other_c = b.function("c");
+    b.thread(
+        "main",
+        vec![
+            call(
+                a,
+                0,
+                100,
+                vec![call(c, 10, 20, vec![]), call(other_c, 30, 40, vec![])],
+            ),
+            call(a_space_b, 100, 200, vec![call(c, 110, 120, vec![])]),
+            call(a_path_b, 200, 300, vec![]),
+        ],
+    );
+    let mut folded = Vec::new();
+    write_folded(&ProfileReport::new(&b.build()), &mut folded).unwrap();
+    assert_eq!(
+        String::from_utf8(folded).unwrap(),
+        "a 80\na b 90\na b;c 10\na::b 100\na;c 20\n"
+    );
+}
