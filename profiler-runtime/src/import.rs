@@ -596,8 +596,9 @@ impl Rebuild {
                 format!(" (phases {})", phases.join(", "))
             };
             return Err(ReadErrorKind::Invalid(format!(
-                "no span in the trace's {} events{skipped}: spans come from complete (X), begin/end (B/E) and async (b/e) events",
-                self.events
+                "no span in {} trace event{}{skipped}: spans come from complete (X), begin/end (B/E) and async (b/e) events",
+                self.events,
+                if self.events == 1 { "" } else { "s" }
             )));
         }
         let mut threads: Vec<ThreadTimeline> = self

@@ -543,3 +543,142 @@ fn folded_and_svg_export_of_a_deep_recursion_fit_in_bounded_memory() {
     assert!(drawn.trim_end().ends_with("</svg>"), "{}", drawn.len());
     assert!(drawn.contains("app::recurse"));
 }
+
+/// Runs the tool with `stdin` as its standard input, killed after a minute so that a version
+/// that blocks fails the test instead of hanging it (no run here takes more than seconds).
+fn profiler_with_input(args: &[&dyn AsRef<std::ffi::OsStr>], stdin: Option<&[u8]>) -> Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_profiler"));
+    for arg in args {
+        command.arg(arg);
+    }
+    let mut child = command
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(bytes) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        // The tool may stop reading early (a limit); a broken pipe is then expected.
+        let _ = pipe.write_all(bytes);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!(
+                "`profiler {:?}` still running after a minute",
+                command.get_args()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Issue 16: `profiler summary /dev/zero` grew without limit and a named pipe hung. Only regular
+/// files are opened by name, standard input is read with `-`, and input past
+/// `--max-input-size` (default 1 GiB) is an error naming the file and the option.
+#[test]
+fn inputs_are_regular_files_or_stdin_and_their_size_is_capped() {
+    let dir = fixture("inputs");
+    let trace = dir.join("run.trace.json");
+    let bytes = std::fs::read(&trace).unwrap();
+
+    // Within the address-space limit, a reader that grows fails instead of exhausting the machine.
+    let message = fails_cleanly(
+        &profiler_within(200, &[&"summary", &"/dev/zero"]),
+        "/dev/zero",
+    );
+    assert!(
+        message.contains("not a regular file (a character device)") && message.contains("give `-`"),
+        "{message}"
+    );
+
+    let fifo = dir.join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let message = fails_cleanly(&profiler_with_input(&[&"summary", &fifo], None), "fifo");
+    assert!(
+        message.contains("not a regular file (a named pipe)"),
+        "{message}"
+    );
+
+    let piped = stdout(&profiler_with_input(&[&"summary", &"-"], Some(&bytes)));
+    assert_eq!(piped, stdout(&profiler(&[&"summary", &trace])));
+
+    let message = fails_cleanly(
+        &profiler(&[&"summary", &"--max-input-size", &"1K", &trace]),
+        "run.trace.json",
+    );
+    assert!(
+        message.contains(
+            "larger than the input limit of 1 KiB (1024 bytes); raise it with --max-input-size"
+        ),
+        "{message}"
+    );
+    let message = fails_cleanly(
+        &profiler_with_input(
+            &[
+                &"convert",
+                &"--max-input-size",
+                &"1K",
+                &"-",
+                &dir.join("out.csv"),
+            ],
+            Some(&bytes),
+        ),
+        "<stdin>",
+    );
+    assert!(
+        message.contains("larger than the input limit of 1 KiB"),
+        "{message}"
+    );
+    // Exactly at the limit is within it.
+    let size = bytes.len().to_string();
+    stdout(&profiler(&[&"summary", &"--max-input-size", &size, &trace]));
+    stdout(&profiler_with_input(
+        &[&"summary", &"--max-input-size", &size, &"-"],
+        Some(&bytes),
+    ));
+}
+
+/// Issue 16: a trace of another tool in B/E events summarised as an empty profile, exit 0.
+#[test]
+fn foreign_begin_end_traces_are_summarised_and_traces_without_spans_fail() {
+    let dir = fixture("foreign");
+    let begin_end = write(
+        &dir,
+        "begin-end.json",
+        br#"[{"ph":"B","name":"load","pid":3,"tid":4,"ts":0},{"ph":"B","name":"parse","pid":3,"tid":4,"ts":1},
+             {"ph":"E","pid":3,"tid":4,"ts":4},{"ph":"E","pid":3,"tid":4,"ts":10}]"#,
+    );
+    let text = stdout(&profiler(&[&"summary", &begin_end]));
+    let rows = table(&text);
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(
+        rows[0].ends_with("  load") && rows[0].contains("7.000 µs"),
+        "{text}"
+    );
+    assert!(
+        rows[1].ends_with("  parse") && rows[1].contains("3.000 µs"),
+        "{text}"
+    );
+
+    let instants = write(
+        &dir,
+        "instants.json",
+        br#"{"traceEvents":[{"ph":"i","name":"mark","pid":3,"tid":4,"ts":0}]}"#,
+    );
+    let message = fails_cleanly(&profiler(&[&"summary", &instants]), "instants.json");
+    assert!(
+        message.contains("no span in 1 trace event (phases \"i\")"),
+        "{message}"
+    );
+}

@@ -641,10 +641,10 @@ fn traces_without_spans_are_errors() {
     for (trace, expected) in [
         (
             &br#"{"traceEvents":[{"ph":"i","name":"mark","ts":1},{"ph":"C","name":"heap","ts":2}]}"#[..],
-            r#"no span in the trace's 2 events (phases "C", "i")"#,
+            r#"no span in 2 trace events (phases "C", "i")"#,
         ),
-        (br#"{"traceEvents":[]}"#, "no span in the trace's 0 events"),
-        (br"[]", "no span in the trace's 0 events"),
+        (br#"{"traceEvents":[]}"#, "no span in 0 trace events"),
+        (br"[]", "no span in 0 trace events"),
     ] {
         let error = read_chrome_trace(trace).unwrap_err();
         assert!(matches!(error.kind(), ReadErrorKind::Invalid(_)), "{error}");
