@@ -682,3 +682,32 @@ fn foreign_begin_end_traces_are_summarised_and_traces_without_spans_fail() {
         "{message}"
     );
 }
+
+/// Issue 16: `summary` printed a foreign trace's names as they were, escape sequences included,
+/// straight to the terminal.
+#[test]
+fn summary_escapes_control_characters_in_names() {
+    let dir = fixture("escapes");
+    let trace = write(
+        &dir,
+        "escapes.json",
+        br#"[{"ph":"M","name":"process_name","pid":1,"tid":1,"args":{"name":"app\u0007"}},
+             {"ph":"M","name":"thread_name","pid":1,"tid":1,"args":{"name":"main\r\u001b[2J"}},
+             {"ph":"X","name":"evil\u001b[31mred\u001b[0m\nfake line","pid":1,"tid":1,"ts":0,"dur":5}]"#,
+    );
+    let text = stdout(&profiler(&[&"summary", &trace]));
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "control characters printed: {text:?}"
+    );
+    assert!(text.starts_with("app\\u{7} (pid 1)"), "{text}");
+    assert!(text.contains("threads: main\\r\\u{1b}[2J (tid 1"), "{text}");
+    assert!(
+        table(&text)[0].ends_with("  evil\\u{1b}[31mred\\u{1b}[0m\\nfake line"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1x  evil\\u{1b}[31mred\\u{1b}[0m\\nfake line\n"),
+        "{text}"
+    );
+}
