@@ -49,7 +49,7 @@ pub(crate) use speedscope::SCHEMA as SPEEDSCOPE_SCHEMA;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File};
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -132,7 +132,7 @@ pub fn load_saved_limited(
         return Err(at(ReadErrorKind::TooLarge { limit: max_bytes }));
     }
     let file = File::open(path).map_err(|e| at(ReadErrorKind::Io(e)))?;
-    read_saved(BufReader::new(file), max_bytes).map_err(|e| e.at(path))
+    read_saved(file, max_bytes).map_err(|e| e.at(path))
 }
 
 /// What a path that is not a regular file is, in words.

@@ -8,7 +8,7 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, BufReader, Read};
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -42,7 +42,9 @@ pub(super) fn read(reader: impl Read, max_bytes: u64) -> Result<Found, ReadError
         left: max_bytes,
         exceeded: &exceeded,
     };
-    let mut de = serde_json::Deserializer::from_reader(capped);
+    // serde_json reads a byte at a time: the buffer goes outside the cap, which then counts
+    // whole buffers.
+    let mut de = serde_json::Deserializer::from_reader(BufReader::new(capped));
     let state = State::default();
     let parsed = (&mut de)
         .deserialize_any(DocumentVisitor { state: &state })
