@@ -763,3 +763,57 @@ fn folded_lines_are_sorted_and_identical_stacks_merge() {
         "a 80\na b 90\na b;c 10\na::b 100\na;c 20\n"
     );
 }
+
+/// Issue 16: negative and huge times of Speedscope files were clamped silently too.
+#[test]
+fn impossible_speedscope_times_are_errors() {
+    let file = |profile: &str| {
+        format!(
+            r#"{{"$schema":"https://www.speedscope.app/file-format-schema.json",
+                "shared":{{"frames":[{{"name":"f"}}]}},"profiles":[{profile}]}}"#
+        )
+    };
+    let evented = |end: &str, events: &str| {
+        file(&format!(
+            r#"{{"type":"evented","name":"t","unit":"microseconds","startValue":0,"endValue":{end},"events":[{events}]}}"#
+        ))
+    };
+    let cases = [
+        (
+            evented(
+                "10",
+                r#"{"type":"O","frame":0,"at":-3},{"type":"C","frame":0,"at":5}"#,
+            ),
+            "event 0's `at` is -3.0",
+        ),
+        (
+            evented(
+                "10",
+                r#"{"type":"O","frame":0,"at":5},{"type":"C","frame":0,"at":2}"#,
+            ),
+            "event 1 closes frame 0 at 2.0, before it opened (event 0)",
+        ),
+        (
+            evented(
+                "1e300",
+                r#"{"type":"O","frame":0,"at":5},{"type":"C","frame":0,"at":6}"#,
+            ),
+            "`endValue` is 1e300",
+        ),
+        (
+            evented("1", r#"{"type":"O","frame":0,"at":5}"#),
+            "frame 0 opened (event 0) after `endValue` 1.0 and never closed",
+        ),
+        (
+            file(
+                r#"{"type":"sampled","name":"t","unit":"seconds","startValue":0,"endValue":3,"samples":[[0],[0]],"weights":[2,-1]}"#,
+            ),
+            "sample 1 weighs -1.0; a weight is a duration, not negative",
+        ),
+    ];
+    for (text, expected) in cases {
+        let error = read_speedscope(text.as_bytes()).unwrap_err();
+        assert!(matches!(error.kind(), ReadErrorKind::Invalid(_)), "{error}");
+        assert!(error.to_string().contains(expected), "{expected}: {error}");
+    }
+}
