@@ -710,6 +710,19 @@ fn summary_escapes_control_characters_in_names() {
         text.contains("1x  evil\\u{1b}[31mred\\u{1b}[0m\\nfake line\n"),
         "{text}"
     );
+    // Errors quoting the file are escaped too (serde names an unknown profile type as it is).
+    let bad = write(
+        &dir,
+        "escapes.speedscope.json",
+        br#"{"$schema":"https://www.speedscope.app/file-format-schema.json","shared":{"frames":[]},
+             "profiles":[{"type":"\u001b[2J","name":"t","unit":"nanoseconds","startValue":0,"endValue":1}]}"#,
+    );
+    let message = fails_cleanly(&profiler(&[&"summary", &bad]), "escapes.speedscope.json");
+    assert!(
+        !message.trim_end().chars().any(char::is_control),
+        "{message:?}"
+    );
+    assert!(message.contains("\\u{1b}[2J"), "{message}");
 }
 
 /// Four threads of `groups` requests, each a call with two callees, one with a callee of its own.

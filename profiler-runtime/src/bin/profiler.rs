@@ -188,7 +188,7 @@ fn main() -> ExitCode {
         Command::Profile(command) => match run(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
-                eprintln!("profiler: {message}");
+                eprintln!("profiler: {}", escape_controls(&message));
                 ExitCode::FAILURE
             }
         },
@@ -266,6 +266,21 @@ fn run(command: ProfileCommand) -> Result<(), String> {
             write().map_err(|e| format!("cannot write {}: {e}", output.display()))
         }
     }
+}
+
+/// `message` with its control characters as Rust escapes (`\u{1b}`): parse errors can quote text
+/// from the file (an unknown Speedscope event type), which must not reach the terminal as it is.
+fn escape_controls(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// `profiler summary | head` closes the pipe early: that is not an error.
