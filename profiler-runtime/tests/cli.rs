@@ -474,6 +474,7 @@ fn bad_input_files_fail_with_one_line_and_exit_code_1() {
 
 /// `app::main` (2 µs) whose first microsecond is a recursion `depth` calls deep (every call of
 /// `app::recurse` over the same microsecond, so only the deepest has self time).
+#[cfg(target_os = "linux")]
 fn deep_profile(depth: u32) -> Profile {
     let mut spans = vec![span(0, 0, 2_000, 0, None)];
     spans.extend((0..depth).map(|d| span(1, 0, 1_000, d + 1, Some(d))));
@@ -497,6 +498,7 @@ fn deep_profile(depth: u32) -> Profile {
 
 /// Runs the tool with its address space limited to `limit_mib`, so that a version that needs
 /// more fails at once (allocation failure) instead of exhausting the machine.
+#[cfg(target_os = "linux")]
 fn profiler_within(limit_mib: u64, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
     let mut command = Command::new("sh");
     command
@@ -515,6 +517,7 @@ fn profiler_within(limit_mib: u64, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Outp
 /// address space (the old writer needed about 65 GB of path strings here), both are written and
 /// the deepest line has every frame.
 #[test]
+#[cfg(target_os = "linux")] // `ulimit -v` is enforced there
 fn folded_and_svg_export_of_a_deep_recursion_fit_in_bounded_memory() {
     const DEPTH: u32 = 100_000;
     let dir = std::env::temp_dir()
@@ -542,10 +545,13 @@ fn folded_and_svg_export_of_a_deep_recursion_fit_in_bounded_memory() {
     let drawn = std::fs::read_to_string(&svg).unwrap();
     assert!(drawn.trim_end().ends_with("</svg>"), "{}", drawn.len());
     assert!(drawn.contains("app::recurse"));
+    // 40 MB of files: not left behind on success.
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Runs the tool with `stdin` as its standard input, killed after a minute so that a version
 /// that blocks fails the test instead of hanging it (no run here takes more than seconds).
+#[cfg(target_os = "linux")]
 fn profiler_with_input(args: &[&dyn AsRef<std::ffi::OsStr>], stdin: Option<&[u8]>) -> Output {
     use std::io::Write as _;
     use std::process::Stdio;
@@ -586,6 +592,7 @@ fn profiler_with_input(args: &[&dyn AsRef<std::ffi::OsStr>], stdin: Option<&[u8]
 /// files are opened by name, standard input is read with `-`, and input past
 /// `--max-input-size` (default 1 GiB) is an error naming the file and the option.
 #[test]
+#[cfg(target_os = "linux")] // /dev/zero, mkfifo and an enforced `ulimit -v`
 fn inputs_are_regular_files_or_stdin_and_their_size_is_capped() {
     let dir = fixture("inputs");
     let trace = dir.join("run.trace.json");
@@ -726,6 +733,7 @@ fn summary_escapes_control_characters_in_names() {
 }
 
 /// Four threads of `groups` requests, each a call with two callees, one with a callee of its own.
+#[cfg(target_os = "linux")]
 fn busy_profile(groups: u64) -> Profile {
     let mut threads = Vec::new();
     for tid in 1..=4 {
@@ -757,6 +765,7 @@ fn busy_profile(groups: u64) -> Profile {
 /// The events are now rebuilt as they are parsed: a 40 MB trace is summarised within 100 MiB of
 /// address space (measured: 19 MB peak RSS now, 143 MB before).
 #[test]
+#[cfg(target_os = "linux")] // `ulimit -v` is enforced there
 fn large_traces_are_read_as_a_stream() {
     let dir = fixture("large");
     let trace = dir.join("large.trace.json");
@@ -768,4 +777,5 @@ fn large_traces_are_read_as_a_stream() {
         text.contains("threads: worker-1 (tid 1, 60000 spans)"),
         "{text}"
     );
+    std::fs::remove_file(&trace).unwrap();
 }
