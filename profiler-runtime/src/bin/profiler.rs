@@ -291,3 +291,25 @@ fn ignore_broken_pipe(e: io::Error) -> io::Result<()> {
         Err(e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("512K"), Ok(512 << 10));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("2gb"), Ok(2 << 30));
+        // The option's default is the library's.
+        assert_eq!(
+            parse_size("1G"),
+            Ok(profiler_runtime::import::DEFAULT_MAX_INPUT_SIZE)
+        );
+        assert!(parse_size("3X").unwrap_err().contains("unknown unit `X`"));
+        assert!(parse_size("G").unwrap_err().contains("not a size"));
+        assert!(parse_size("-1").unwrap_err().contains("not a size"));
+        assert!(parse_size("99999999T").unwrap_err().contains("too large"));
+    }
+}
