@@ -6,7 +6,9 @@
 //! thread, start and duration, the `incomplete`/`continued` flags), its begin/end (`B`/`E`) pairs,
 //! its `thread_name` and `process_name` metadata, its async `b`/`e` pairs and its `otherData`
 //! (clock, profile bounds, dropped events). Both forms of the Trace Event Format are read: the
-//! object (`{"traceEvents": [...]}`) and the bare array of events (`[{...}, ...]`). Traces of
+//! object (`{"traceEvents": [...]}`) and the bare array of events (`[{...}, ...]`), which may
+//! lack its closing `]` (the format allows it, for a program that stopped while writing) as long
+//! as it ends between two events; one cut inside an event is truncated. Traces of
 //! other tools load too; what they lack (source locations, the profile's bounds) is left empty or
 //! taken from the events. An `E` event closes the latest open `B` of its process and thread; a `B`
 //! still open at the end of the trace becomes an incomplete span that ends with the trace's last

@@ -817,3 +817,35 @@ fn impossible_speedscope_times_are_errors() {
         assert!(error.to_string().contains(expected), "{expected}: {error}");
     }
 }
+
+/// The array form may lack its closing `]` (the Trace Event Format allows it, for programs that
+/// stop while writing): the events up to the end are the trace. An input cut inside an event is
+/// still truncated, not quietly shortened.
+#[test]
+fn the_array_form_may_end_without_its_bracket() {
+    let events = r#"[{"ph":"X","name":"a","tid":1,"ts":0,"dur":2},
+                     {"ph":"X","name":"b","tid":1,"ts":3,"dur":1}"#;
+    for unended in [
+        events.to_owned(),
+        format!("{events},"),
+        format!("{events},\n  "),
+    ] {
+        let profile = read_chrome_trace(unended.as_bytes()).unwrap();
+        assert_eq!(
+            profile.render_tree(),
+            "thread thread-1\n  a\n  b\n",
+            "{unended}"
+        );
+    }
+    for cut in [&events[..events.len() - 5], "[", r#"[{"ph":"X","na"#] {
+        let error = read_chrome_trace(cut.as_bytes()).unwrap_err();
+        assert!(
+            matches!(error.kind(), ReadErrorKind::Truncated),
+            "{cut}: {error}"
+        );
+    }
+    // The object form has no such allowance.
+    let object = format!(r#"{{"traceEvents":{events}"#);
+    let error = read_chrome_trace(object.as_bytes()).unwrap_err();
+    assert!(matches!(error.kind(), ReadErrorKind::Truncated), "{error}");
+}

@@ -11,6 +11,7 @@ use std::fmt;
 use std::io::{self, BufReader, Read};
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{speedscope, Event, OtherData, Rebuild, SavedProfile};
@@ -58,7 +59,18 @@ pub(super) fn read(reader: impl Read, max_bytes: u64) -> Result<Found, ReadError
             if let Some(kind) = state.failure.take() {
                 return Err(kind);
             }
-            return Err(classify(e, state.event.get()));
+            // The array form may end without its `]` (a program that stopped while writing it):
+            // the events before the end are the trace, if it ended between two of them.
+            let unended = state.array.take();
+            match unended {
+                Some(rebuild)
+                    if e.classify() == serde_json::error::Category::Eof
+                        && !state.in_event.get() =>
+                {
+                    Document::Trace(rebuild, Map::new())
+                }
+                _ => return Err(classify(e, state.event.get())),
+            }
         }
     };
     document.decide()
@@ -111,6 +123,12 @@ impl<R: Read> Read for Capped<'_, R> {
 struct State {
     failure: Cell<Option<ReadErrorKind>>,
     event: Cell<Option<usize>>,
+    /// Whether an event's JSON is being parsed, to tell an input cut inside an event from one
+    /// that ends between two.
+    in_event: Cell<bool>,
+    /// The array form's events so far, kept when the parse fails in case the input only lacks
+    /// its closing `]`.
+    array: Cell<Option<Box<Rebuild>>>,
 }
 
 impl State {
@@ -204,8 +222,12 @@ impl<'de> Visitor<'de> for DocumentVisitor<'_> {
         rebuild
             .event(0, first)
             .map_err(|kind| self.state.fail(kind))?;
-        Events::rest(&mut rebuild, 1, self.state, &mut seq)?;
-        Ok(Document::Trace(Box::new(rebuild), Map::new()))
+        let mut rebuild = Box::new(rebuild);
+        if let Err(e) = Events::rest(&mut rebuild, 1, self.state, &mut seq) {
+            self.state.array.set(Some(rebuild));
+            return Err(e);
+        }
+        Ok(Document::Trace(rebuild, Map::new()))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Document, A::Error> {
@@ -271,7 +293,7 @@ impl Events<'_, '_> {
     ) -> Result<(), A::Error> {
         loop {
             state.event.set(Some(position));
-            let Some(event) = seq.next_element::<Event>()? else {
+            let Some(event) = seq.next_element_seed(EventSeed { state })? else {
                 break;
             };
             rebuild
@@ -281,6 +303,22 @@ impl Events<'_, '_> {
         }
         state.event.set(None);
         Ok(())
+    }
+}
+
+/// One trace event, parsed while [`State::in_event`] says so.
+struct EventSeed<'s> {
+    state: &'s State,
+}
+
+impl<'de> DeserializeSeed<'de> for EventSeed<'_> {
+    type Value = Event;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Event, D::Error> {
+        self.state.in_event.set(true);
+        let event = Event::deserialize(deserializer)?;
+        self.state.in_event.set(false);
+        Ok(event)
     }
 }
 
