@@ -399,7 +399,8 @@ struct Rebuild {
     async_named: Vec<(String, AsyncSpan)>,
     process_name: String,
     pid: u32,
-    /// Earliest start and latest end of any span.
+    /// Earliest start of any span, and latest end of any span or start of a `B` (where the
+    /// spans still open at the end of the trace end).
     first_ns: Option<u64>,
     last_ns: u64,
     /// Events read, and the phases of those that give no span (for the error on a trace with no
