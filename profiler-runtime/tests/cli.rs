@@ -605,3 +605,311 @@ fn flamegraph_and_convert_onto_a_full_disk_fail_and_keep_the_old_files() {
     assert_unchanged(&csv, &good_csv);
     assert_eq!(names_in(&disk.0), ["flame.svg", "run.csv"]);
 }
+
+/// `app::main` (2 µs) whose first microsecond is a recursion `depth` calls deep (every call of
+/// `app::recurse` over the same microsecond, so only the deepest has self time).
+#[cfg(target_os = "linux")]
+fn deep_profile(depth: u32) -> Profile {
+    let mut spans = vec![span(0, 0, 2_000, 0, None)];
+    spans.extend((0..depth).map(|d| span(1, 0, 1_000, d + 1, Some(d))));
+    Profile {
+        functions: vec![
+            entry("app::main", FunctionKind::Function),
+            entry("app::recurse", FunctionKind::Function),
+        ],
+        threads: vec![ThreadTimeline {
+            tid: 1,
+            name: "main".to_owned(),
+            spans,
+            dropped_events: 0,
+            exited: false,
+        }],
+        async_spans: Vec::new(),
+        end_ns: 2_000,
+        ..profile()
+    }
+}
+
+/// Runs the tool with its address space limited to `limit_mib`, so that a version that needs
+/// more fails at once (allocation failure) instead of exhausting the machine.
+#[cfg(target_os = "linux")]
+fn profiler_within(limit_mib: u64, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("ulimit -v {} && exec \"$@\"", limit_mib * 1024))
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_profiler"));
+    for arg in args {
+        command.arg(arg);
+    }
+    command.output().unwrap()
+}
+
+/// Issue 16: folded and SVG export kept every path of the call tree as a string, memory in the
+/// square of the depth: a recursion 100,000 deep took tens of gigabytes. Within 200 MiB of
+/// address space (the old writer needed about 65 GB of path strings here), both are written and
+/// the deepest line has every frame.
+#[test]
+#[cfg(target_os = "linux")] // `ulimit -v` is enforced there
+fn folded_and_svg_export_of_a_deep_recursion_fit_in_bounded_memory() {
+    const DEPTH: u32 = 100_000;
+    let dir = std::env::temp_dir()
+        .join(format!("profiler-cli-{}", std::process::id()))
+        .join("deep");
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("deep.trace.json");
+    export_profile(&deep_profile(DEPTH), &trace, None).unwrap();
+
+    let folded = dir.join("deep.folded");
+    stdout(&profiler_within(200, &[&"convert", &trace, &folded]));
+    let text = std::fs::read_to_string(&folded).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{:?}", &text[..text.len().min(200)]);
+    assert_eq!(lines[0], "app::main 1000");
+    let (deepest, weight) = lines[1].rsplit_once(' ').unwrap();
+    assert_eq!(weight, "1000");
+    let frames: Vec<&str> = deepest.split(';').collect();
+    assert_eq!(frames.len(), DEPTH as usize + 1);
+    assert_eq!(frames[0], "app::main");
+    assert!(frames[1..].iter().all(|&f| f == "app::recurse"));
+
+    let svg = dir.join("deep.svg");
+    stdout(&profiler_within(200, &[&"flamegraph", &trace, &svg]));
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawn.trim_end().ends_with("</svg>"), "{}", drawn.len());
+    assert!(drawn.contains("app::recurse"));
+    // 40 MB of files: not left behind on success.
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs the tool with `stdin` as its standard input, killed after a minute so that a version
+/// that blocks fails the test instead of hanging it (no run here takes more than seconds).
+#[cfg(target_os = "linux")]
+fn profiler_with_input(args: &[&dyn AsRef<std::ffi::OsStr>], stdin: Option<&[u8]>) -> Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_profiler"));
+    for arg in args {
+        command.arg(arg);
+    }
+    let mut child = command
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(bytes) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        // The tool may stop reading early (a limit); a broken pipe is then expected.
+        let _ = pipe.write_all(bytes);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!(
+                "`profiler {:?}` still running after a minute",
+                command.get_args()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Issue 16: `profiler summary /dev/zero` grew without limit and a named pipe hung. Only regular
+/// files are opened by name, standard input is read with `-`, and input past
+/// `--max-input-size` (default 1 GiB) is an error naming the file and the option.
+#[test]
+#[cfg(target_os = "linux")] // /dev/zero, mkfifo and an enforced `ulimit -v`
+fn inputs_are_regular_files_or_stdin_and_their_size_is_capped() {
+    let dir = fixture("inputs");
+    let trace = dir.join("run.trace.json");
+    let bytes = std::fs::read(&trace).unwrap();
+
+    // Within the address-space limit, a reader that grows fails instead of exhausting the machine.
+    let message = fails_cleanly(
+        &profiler_within(200, &[&"summary", &"/dev/zero"]),
+        "/dev/zero",
+    );
+    assert!(
+        message.contains("not a regular file (a character device)") && message.contains("give `-`"),
+        "{message}"
+    );
+
+    let fifo = dir.join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let message = fails_cleanly(&profiler_with_input(&[&"summary", &fifo], None), "fifo");
+    assert!(
+        message.contains("not a regular file (a named pipe)"),
+        "{message}"
+    );
+
+    let piped = stdout(&profiler_with_input(&[&"summary", &"-"], Some(&bytes)));
+    assert_eq!(piped, stdout(&profiler(&[&"summary", &trace])));
+
+    let message = fails_cleanly(
+        &profiler(&[&"summary", &"--max-input-size", &"1K", &trace]),
+        "run.trace.json",
+    );
+    assert!(
+        message.contains(
+            "larger than the input limit of 1 KiB (1024 bytes); raise it with --max-input-size"
+        ),
+        "{message}"
+    );
+    let message = fails_cleanly(
+        &profiler_with_input(
+            &[
+                &"convert",
+                &"--max-input-size",
+                &"1K",
+                &"-",
+                &dir.join("out.csv"),
+            ],
+            Some(&bytes),
+        ),
+        "<stdin>",
+    );
+    assert!(
+        message.contains("larger than the input limit of 1 KiB"),
+        "{message}"
+    );
+    // Exactly at the limit is within it.
+    let size = bytes.len().to_string();
+    stdout(&profiler(&[&"summary", &"--max-input-size", &size, &trace]));
+    stdout(&profiler_with_input(
+        &[&"summary", &"--max-input-size", &size, &"-"],
+        Some(&bytes),
+    ));
+}
+
+/// Issue 16: a trace of another tool in B/E events summarised as an empty profile, exit 0.
+#[test]
+fn foreign_begin_end_traces_are_summarised_and_traces_without_spans_fail() {
+    let dir = fixture("foreign");
+    let begin_end = write(
+        &dir,
+        "begin-end.json",
+        br#"[{"ph":"B","name":"load","pid":3,"tid":4,"ts":0},{"ph":"B","name":"parse","pid":3,"tid":4,"ts":1},
+             {"ph":"E","pid":3,"tid":4,"ts":4},{"ph":"E","pid":3,"tid":4,"ts":10}]"#,
+    );
+    let text = stdout(&profiler(&[&"summary", &begin_end]));
+    let rows = table(&text);
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(
+        rows[0].ends_with("  load") && rows[0].contains("7.000 µs"),
+        "{text}"
+    );
+    assert!(
+        rows[1].ends_with("  parse") && rows[1].contains("3.000 µs"),
+        "{text}"
+    );
+
+    let instants = write(
+        &dir,
+        "instants.json",
+        br#"{"traceEvents":[{"ph":"i","name":"mark","pid":3,"tid":4,"ts":0}]}"#,
+    );
+    let message = fails_cleanly(&profiler(&[&"summary", &instants]), "instants.json");
+    assert!(
+        message.contains("no span in 1 trace event (phases \"i\")"),
+        "{message}"
+    );
+}
+
+/// Issue 16: `summary` printed a foreign trace's names as they were, escape sequences included,
+/// straight to the terminal.
+#[test]
+fn summary_escapes_control_characters_in_names() {
+    let dir = fixture("escapes");
+    let trace = write(
+        &dir,
+        "escapes.json",
+        br#"[{"ph":"M","name":"process_name","pid":1,"tid":1,"args":{"name":"app\u0007"}},
+             {"ph":"M","name":"thread_name","pid":1,"tid":1,"args":{"name":"main\r\u001b[2J"}},
+             {"ph":"X","name":"evil\u001b[31mred\u001b[0m\nfake line","pid":1,"tid":1,"ts":0,"dur":5}]"#,
+    );
+    let text = stdout(&profiler(&[&"summary", &trace]));
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "control characters printed: {text:?}"
+    );
+    assert!(text.starts_with("app\\u{7} (pid 1)"), "{text}");
+    assert!(text.contains("threads: main\\r\\u{1b}[2J (tid 1"), "{text}");
+    assert!(
+        table(&text)[0].ends_with("  evil\\u{1b}[31mred\\u{1b}[0m\\nfake line"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1x  evil\\u{1b}[31mred\\u{1b}[0m\\nfake line\n"),
+        "{text}"
+    );
+    // Errors quoting the file are escaped too (serde names an unknown profile type as it is).
+    let bad = write(
+        &dir,
+        "escapes.speedscope.json",
+        br#"{"$schema":"https://www.speedscope.app/file-format-schema.json","shared":{"frames":[]},
+             "profiles":[{"type":"\u001b[2J","name":"t","unit":"nanoseconds","startValue":0,"endValue":1}]}"#,
+    );
+    let message = fails_cleanly(&profiler(&[&"summary", &bad]), "escapes.speedscope.json");
+    assert!(
+        !message.trim_end().chars().any(char::is_control),
+        "{message:?}"
+    );
+    assert!(message.contains("\\u{1b}[2J"), "{message}");
+}
+
+/// Four threads of `groups` requests, each a call with two callees, one with a callee of its own.
+#[cfg(target_os = "linux")]
+fn busy_profile(groups: u64) -> Profile {
+    let mut threads = Vec::new();
+    for tid in 1..=4 {
+        let mut spans = Vec::new();
+        for g in 0..groups {
+            let (t, root) = (g * 1_000, spans.len() as u32);
+            spans.push(span(0, t, t + 900, 0, None));
+            spans.push(span(1, t + 10, t + 200, 1, Some(root)));
+            spans.push(span(2, t + 300, t + 800, 1, Some(root)));
+            spans.push(span(3, t + 400, t + 700, 2, Some(root + 2)));
+        }
+        threads.push(ThreadTimeline {
+            tid,
+            name: format!("worker-{tid}"),
+            spans,
+            dropped_events: 0,
+            exited: true,
+        });
+    }
+    Profile {
+        threads,
+        async_spans: Vec::new(),
+        end_ns: groups * 1_000,
+        ..profile()
+    }
+}
+
+/// Issue 16: a 200 MB trace took 940 MB to summarise, the whole text and a parsed copy being held.
+/// The events are now rebuilt as they are parsed: a 40 MB trace is summarised within 100 MiB of
+/// address space (measured: 19 MB peak RSS now, 143 MB before).
+#[test]
+#[cfg(target_os = "linux")] // `ulimit -v` is enforced there
+fn large_traces_are_read_as_a_stream() {
+    let dir = fixture("large");
+    let trace = dir.join("large.trace.json");
+    export_profile(&busy_profile(15_000), &trace, None).unwrap();
+    let size = std::fs::metadata(&trace).unwrap().len();
+    assert!(size > 35_000_000, "{size} bytes");
+    let text = stdout(&profiler_within(100, &[&"summary", &trace]));
+    assert!(
+        text.contains("threads: worker-1 (tid 1, 60000 spans)"),
+        "{text}"
+    );
+    std::fs::remove_file(&trace).unwrap();
+}

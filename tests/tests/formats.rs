@@ -626,3 +626,258 @@ fn async_pairs_are_read_back_by_their_id_and_its_scope() {
         ]
     );
 }
+
+/// Issue 16: a trace of another tool in B/E events, in the array form, loaded as an empty
+/// profile with success.
+#[test]
+fn begin_end_events_and_the_array_form_load() {
+    let trace = br#"[
+        {"ph":"B","name":"main","pid":1,"tid":1,"ts":0},
+        {"ph":"B","name":"parse","pid":1,"tid":1,"ts":1},
+        {"ph":"B","name":"work","pid":1,"tid":2,"ts":1.5},
+        {"ph":"E","pid":1,"tid":1,"ts":3},
+        {"ph":"X","name":"render","pid":1,"tid":1,"ts":4,"dur":2},
+        {"ph":"E","name":"main","pid":1,"tid":1,"ts":6.5},
+        {"ph":"B","name":"flush","pid":1,"tid":1,"ts":7},
+        {"ph":"E","pid":1,"tid":2,"ts":9}
+    ]"#;
+    let profile = read_chrome_trace(trace).unwrap();
+    profile.validate().unwrap();
+    // `flush` never ends: it lasts to the trace's last event, and says so.
+    assert_eq!(
+        profile.render_tree(),
+        "thread thread-1\n  main\n    parse\n    render\n  flush (incomplete)\n\
+         thread thread-2\n  work\n"
+    );
+    let stats = function_stats(&profile);
+    let total = |name: &str| stats.iter().find(|f| f.name == name).unwrap().total_ns;
+    assert_eq!(
+        [total("main"), total("parse"), total("work"), total("flush")],
+        [6_500, 2_000, 7_500, 2_000]
+    );
+
+    // The object form reads the same events the same way, through the file loader too.
+    let events = std::str::from_utf8(trace).unwrap();
+    let dir = temp_dir("begin-end");
+    let path = dir.join("other-tool.json");
+    std::fs::write(&path, format!(r#"{{"traceEvents":{events}}}"#)).unwrap();
+    match load_saved(&path).unwrap() {
+        SavedFile::Timeline(object) => assert_eq!(object.render_tree(), profile.render_tree()),
+        SavedFile::Report(_) => panic!("a trace has a timeline"),
+    }
+}
+
+/// Issue 16: a trace whose events give no span is an error, never an empty success.
+#[test]
+fn traces_without_spans_are_errors() {
+    for (trace, expected) in [
+        (
+            &br#"{"traceEvents":[{"ph":"i","name":"mark","ts":1},{"ph":"C","name":"heap","ts":2}]}"#[..],
+            r#"no span in 2 trace events (phases "C", "i")"#,
+        ),
+        (br#"{"traceEvents":[]}"#, "no span in 0 trace events"),
+        (br"[]", "no span in 0 trace events"),
+    ] {
+        let error = read_chrome_trace(trace).unwrap_err();
+        assert!(matches!(error.kind(), ReadErrorKind::Invalid(_)), "{error}");
+        assert!(error.to_string().contains(expected), "{error}");
+    }
+    // An empty profile of ours says so in `otherData`, and still reads back.
+    let mut ours = Vec::new();
+    Format::ChromeTrace
+        .write(&ProfileBuilder::new(0).build(), &mut ours)
+        .unwrap();
+    assert_eq!(read_chrome_trace(&ours).unwrap().span_count(), 0);
+}
+
+/// Issue 16: negative durations and times of 1e300 were clamped silently.
+#[test]
+fn impossible_times_are_errors_naming_the_event() {
+    let cases: [(&[u8], &str); 6] = [
+        (
+            br#"[{"ph":"X","name":"ok","ts":0,"dur":1},{"ph":"X","name":"back","ts":5,"dur":-2}]"#,
+            r#"trace event 1 ("back", phase "X"): `dur` is -2.0 µs"#,
+        ),
+        (
+            br#"[{"ph":"X","name":"far","ts":1e300,"dur":1}]"#,
+            r#"trace event 0 ("far", phase "X"): `ts` is 1e300 µs"#,
+        ),
+        (
+            br#"[{"ph":"B","name":"early","ts":-1}]"#,
+            r#"trace event 0 ("early", phase "B"): `ts` is -1.0 µs"#,
+        ),
+        (
+            br#"[{"ph":"X","name":"long","ts":1e16,"dur":9e15}]"#,
+            r#"trace event 0 ("long", phase "X"): `ts` 1e16 µs plus `dur` 9000000000000000.0 µs is past"#,
+        ),
+        (
+            br#"[{"ph":"B","name":"a","tid":3,"ts":5},{"ph":"E","name":"a","tid":3,"ts":4}]"#,
+            r#"trace event 1 ("a", phase "E"): ends at 4.0 µs, before its begin (event 0, "a") at 5.0 µs"#,
+        ),
+        (
+            br#"[{"ph":"X","name":"a","tid":3,"ts":5,"dur":1},{"ph":"E","tid":3,"ts":7}]"#,
+            r#"trace event 1 ("", phase "E"): an end without a begin (B) on thread 3"#,
+        ),
+    ];
+    for (trace, expected) in cases {
+        let error = read_chrome_trace(trace).unwrap_err();
+        assert!(matches!(error.kind(), ReadErrorKind::Invalid(_)), "{error}");
+        assert!(error.to_string().contains(expected), "{error}");
+    }
+}
+
+/// Issue 16: times and counts of a file that add up past `u64` wrapped in release builds and
+/// panicked in debug ones (the tests' build); they saturate at `u64::MAX`.
+#[test]
+fn sums_past_u64_saturate() {
+    // Two threads, each with a call of 1.5e19 ns and 1.5e19 dropped events.
+    let trace = br#"[
+        {"ph":"M","name":"thread_name","tid":1,"args":{"name":"a","dropped_events":15000000000000000000}},
+        {"ph":"M","name":"thread_name","tid":2,"args":{"name":"b","dropped_events":15000000000000000000}},
+        {"ph":"X","name":"huge","tid":1,"ts":0,"dur":1.5e16},
+        {"ph":"X","name":"huge","tid":2,"ts":0,"dur":1.5e16}
+    ]"#;
+    let profile = read_chrome_trace(trace).unwrap();
+    assert_eq!(profile.dropped_events, u64::MAX);
+    let report = Report::new(&profile);
+    let huge = &report.functions[0];
+    assert_eq!(
+        (huge.calls, huge.total_ns, huge.self_ns),
+        (2, u64::MAX, u64::MAX)
+    );
+    assert_eq!(huge.mean_ns as u64, 15_000_000_000_000_000_000);
+    assert_eq!(report.call_tree.nodes[0].total_ns, u64::MAX);
+    let mut summary = Vec::new();
+    let options = profiler_runtime::analyze::summary::SummaryOptions::default();
+    profiler_runtime::analyze::summary::write_summary(&report, &options, &mut summary).unwrap();
+    assert!(String::from_utf8(summary).unwrap().contains("huge"));
+
+    let speedscope = br#"{"$schema":"https://www.speedscope.app/file-format-schema.json",
+        "shared":{"frames":[{"name":"f"}]},
+        "profiles":[
+          {"type":"evented","name":"a (tid 1), 15000000000000000000 events dropped","unit":"nanoseconds","startValue":0,"endValue":1,"events":[]},
+          {"type":"evented","name":"b (tid 2), 15000000000000000000 events dropped","unit":"nanoseconds","startValue":0,"endValue":1,"events":[]}
+        ]}"#;
+    assert_eq!(
+        read_speedscope(speedscope).unwrap().dropped_events,
+        u64::MAX
+    );
+}
+
+/// The folded lines come out in byte order though they are written while the tree is walked,
+/// also where a name sorts between its own line and its callees' (`a`, `a b`, `a::b`, `a;…`);
+/// two functions of one name called from one place make one line (issue 16 rewrote the writer).
+#[test]
+fn folded_lines_are_sorted_and_identical_stacks_merge() {
+    let mut b = ProfileBuilder::new(300);
+    let a = b.function("a");
+    let a_space_b = b.function("a b");
+    let a_path_b = b.function("a::b");
+    let c = b.function("c");
+    let other_c = b.function("c");
+    b.thread(
+        "main",
+        vec![
+            call(
+                a,
+                0,
+                100,
+                vec![call(c, 10, 20, vec![]), call(other_c, 30, 40, vec![])],
+            ),
+            call(a_space_b, 100, 200, vec![call(c, 110, 120, vec![])]),
+            call(a_path_b, 200, 300, vec![]),
+        ],
+    );
+    let mut folded = Vec::new();
+    write_folded(&Report::new(&b.build()), &mut folded).unwrap();
+    assert_eq!(
+        String::from_utf8(folded).unwrap(),
+        "a 80\na b 90\na b;c 10\na::b 100\na;c 20\n"
+    );
+}
+
+/// Issue 16: negative and huge times of Speedscope files were clamped silently too.
+#[test]
+fn impossible_speedscope_times_are_errors() {
+    let file = |profile: &str| {
+        format!(
+            r#"{{"$schema":"https://www.speedscope.app/file-format-schema.json",
+                "shared":{{"frames":[{{"name":"f"}}]}},"profiles":[{profile}]}}"#
+        )
+    };
+    let evented = |end: &str, events: &str| {
+        file(&format!(
+            r#"{{"type":"evented","name":"t","unit":"microseconds","startValue":0,"endValue":{end},"events":[{events}]}}"#
+        ))
+    };
+    let cases = [
+        (
+            evented(
+                "10",
+                r#"{"type":"O","frame":0,"at":-3},{"type":"C","frame":0,"at":5}"#,
+            ),
+            "event 0's `at` is -3.0",
+        ),
+        (
+            evented(
+                "10",
+                r#"{"type":"O","frame":0,"at":5},{"type":"C","frame":0,"at":2}"#,
+            ),
+            "event 1 closes frame 0 at 2.0, before it opened (event 0)",
+        ),
+        (
+            evented(
+                "1e300",
+                r#"{"type":"O","frame":0,"at":5},{"type":"C","frame":0,"at":6}"#,
+            ),
+            "`endValue` is 1e300",
+        ),
+        (
+            evented("1", r#"{"type":"O","frame":0,"at":5}"#),
+            "frame 0 opened (event 0) after `endValue` 1.0 and never closed",
+        ),
+        (
+            file(
+                r#"{"type":"sampled","name":"t","unit":"seconds","startValue":0,"endValue":3,"samples":[[0],[0]],"weights":[2,-1]}"#,
+            ),
+            "sample 1 weighs -1.0; a weight is a duration, not negative",
+        ),
+    ];
+    for (text, expected) in cases {
+        let error = read_speedscope(text.as_bytes()).unwrap_err();
+        assert!(matches!(error.kind(), ReadErrorKind::Invalid(_)), "{error}");
+        assert!(error.to_string().contains(expected), "{expected}: {error}");
+    }
+}
+
+/// The array form may lack its closing `]` (the Trace Event Format allows it, for programs that
+/// stop while writing): the events up to the end are the trace. An input cut inside an event is
+/// still truncated, not quietly shortened.
+#[test]
+fn the_array_form_may_end_without_its_bracket() {
+    let events = r#"[{"ph":"X","name":"a","tid":1,"ts":0,"dur":2},
+                     {"ph":"X","name":"b","tid":1,"ts":3,"dur":1}"#;
+    for unended in [
+        events.to_owned(),
+        format!("{events},"),
+        format!("{events},\n  "),
+    ] {
+        let profile = read_chrome_trace(unended.as_bytes()).unwrap();
+        assert_eq!(
+            profile.render_tree(),
+            "thread thread-1\n  a\n  b\n",
+            "{unended}"
+        );
+    }
+    for cut in [&events[..events.len() - 5], "[", r#"[{"ph":"X","na"#] {
+        let error = read_chrome_trace(cut.as_bytes()).unwrap_err();
+        assert!(
+            matches!(error.kind(), ReadErrorKind::Truncated),
+            "{cut}: {error}"
+        );
+    }
+    // The object form has no such allowance.
+    let object = format!(r#"{{"traceEvents":{events}"#);
+    let error = read_chrome_trace(object.as_bytes()).unwrap_err();
+    assert!(matches!(error.kind(), ReadErrorKind::Truncated), "{error}");
+}

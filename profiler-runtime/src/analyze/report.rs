@@ -279,6 +279,18 @@ pub enum ReadErrorKind {
     },
     /// The JSON has the right header but its content does not match the schema.
     Invalid(String),
+    /// The input holds more bytes than the limit it was read with (see
+    /// [`DEFAULT_MAX_INPUT_SIZE`](crate::import::DEFAULT_MAX_INPUT_SIZE)).
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The path is not a regular file (a named pipe, a device, a directory), which
+    /// [`load_saved`](crate::import::load_saved) does not open.
+    NotAFile {
+        /// What it is, e.g. `a named pipe`.
+        kind: &'static str,
+    },
 }
 
 impl ReadError {
@@ -339,6 +351,14 @@ impl fmt::Display for ReadError {
                 "written by a newer profiler (format version {found}; this build reads up to version {supported}): upgrade the profiler"
             ),
             ReadErrorKind::Invalid(message) => write!(f, "not a valid profile: {message}"),
+            ReadErrorKind::TooLarge { limit } => write!(
+                f,
+                "larger than the input limit of {} ({limit} bytes)",
+                ByteSize(*limit)
+            ),
+            ReadErrorKind::NotAFile { kind } => {
+                write!(f, "not a regular file ({kind}), so it is not opened")
+            }
         }
     }
 }
@@ -349,6 +369,27 @@ impl std::error::Error for ReadError {
             ReadErrorKind::Io(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+/// A number of bytes in the largest binary unit that keeps it whole, or with one decimal:
+/// `1 GiB`, `1.5 MiB`, `100 bytes`.
+struct ByteSize(u64);
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let units = ["TiB", "GiB", "MiB", "KiB"];
+        for (i, unit) in units.iter().enumerate() {
+            let size = 1_u64 << (10 * (4 - i));
+            if self.0 >= size {
+                return if self.0 % size == 0 {
+                    write!(f, "{} {unit}", self.0 / size)
+                } else {
+                    write!(f, "{:.1} {unit}", self.0 as f64 / size as f64)
+                };
+            }
+        }
+        write!(f, "{} bytes", self.0)
     }
 }
 

@@ -19,6 +19,8 @@
 //!   [`AsyncStats`] holds the rest (polls, wall total, cancellations).
 //! - Shares are fractions of the time recorded on all threads, i.e. the sum of every root span's
 //!   duration (which is also the sum of every function's self time).
+//! - Times that add up past `u64::MAX` nanoseconds (only in files, about 584 years) saturate at
+//!   `u64::MAX` rather than wrap.
 
 use serde::{Deserialize, Serialize};
 
@@ -127,7 +129,7 @@ pub fn function_stats(profile: &Profile) -> Vec<FunctionStats> {
             wall_ns: 0,
             cancelled: 0,
         });
-        a.wall_ns += wall;
+        a.wall_ns = a.wall_ns.saturating_add(wall);
         if !span.flags.continued {
             a.cancelled += u64::from(span.cancelled);
             calls[f] += 1;
@@ -135,7 +137,7 @@ pub fn function_stats(profile: &Profile) -> Vec<FunctionStats> {
         }
     }
 
-    let recorded: u64 = self_time.iter().sum();
+    let recorded = saturating_sum(self_time.iter().copied());
     let share = |ns: u64| {
         if recorded == 0 {
             0.0
@@ -150,7 +152,8 @@ pub fn function_stats(profile: &Profile) -> Vec<FunctionStats> {
         .map(|(f, entry)| {
             let d = &mut durations[f];
             d.sort_unstable();
-            let sum: u64 = d.iter().sum();
+            // In floating point: the durations of a file can add up past u64.
+            let sum: f64 = d.iter().map(|&ns| ns as f64).sum();
             FunctionStats {
                 name: entry.name.clone(),
                 kind: entry.kind,
@@ -165,7 +168,7 @@ pub fn function_stats(profile: &Profile) -> Vec<FunctionStats> {
                 mean_ns: if d.is_empty() {
                     0.0
                 } else {
-                    sum as f64 / d.len() as f64
+                    sum / d.len() as f64
                 },
                 p50_ns: percentile(d, 50),
                 p90_ns: percentile(d, 90),
@@ -224,9 +227,9 @@ fn span_times(profile: &Profile) -> SpanTimes {
             }
             let f = span.function as usize;
             if active[f] == 0 {
-                total[f] += span.duration_ns();
+                total[f] = total[f].saturating_add(span.duration_ns());
             }
-            self_time[f] += own[i];
+            self_time[f] = self_time[f].saturating_add(own[i]);
             active[f] += 1;
             stack.push(i);
             let is_async = profile.functions[f].kind == FunctionKind::AsyncFunction;
@@ -249,6 +252,15 @@ fn span_times(profile: &Profile) -> SpanTimes {
         self_time,
         durations,
     }
+}
+
+/// The sum of `values`, `u64::MAX` if it does not fit: times read from a file (a trace of another
+/// tool, a hand-edited one) can add up past a `u64` of nanoseconds, which would wrap in release
+/// builds and panic in debug ones.
+pub(crate) fn saturating_sum(values: impl IntoIterator<Item = u64>) -> u64 {
+    values
+        .into_iter()
+        .fold(0, |sum: u64, value| sum.saturating_add(value))
 }
 
 /// Nearest-rank percentile of sorted values: the smallest value with at least `p`% of the values

@@ -1,5 +1,10 @@
 //! A text summary of a [`Report`] for a terminal: the run, the top functions as an aligned
 //! table, and the hottest paths of the call tree. What `profiler summary` prints.
+//!
+//! Every text taken from the profile (function, thread and process names, the host, the tool) is
+//! printed with its control characters escaped as Rust writes them (`\u{1b}`, `\n`, `\t`), and
+//! so are the characters that reorder text (bidirectional overrides such as `\u{202e}`): a trace
+//! of another tool may hold terminal escape sequences, which would otherwise reach the terminal.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -94,17 +99,17 @@ pub fn write_summary<W: Write + ?Sized>(
     let host = run
         .host
         .as_deref()
-        .map(|h| format!(" on {h}"))
+        .map(|h| format!(" on {}", Escaped(h)))
         .unwrap_or_default();
     writeln!(
         out,
         "{} (pid {}){host}: started {}, lasted {}, clock {}, {}",
-        run.process_name,
+        Escaped(&run.process_name),
         run.pid,
-        run.started,
+        Escaped(&run.started),
         Nanos(run.duration_ns),
-        run.clock.kind,
-        run.tool
+        Escaped(&run.clock.kind),
+        Escaped(&run.tool)
     )?;
     let threads: Vec<String> = run
         .threads
@@ -115,7 +120,12 @@ pub fn write_summary<W: Write + ?Sized>(
             } else {
                 String::new()
             };
-            format!("{} (tid {}, {} spans{dropped})", t.name, t.tid, t.spans)
+            format!(
+                "{} (tid {}, {} spans{dropped})",
+                Escaped(&t.name),
+                t.tid,
+                t.spans
+            )
         })
         .collect();
     writeln!(
@@ -187,7 +197,7 @@ fn write_function_table<W: Write + ?Sized>(
             f.calls,
             Nanos(f.mean_ns.round() as u64).to_string(),
             Nanos(f.p99_ns).to_string(),
-            f.name
+            Escaped(&f.name)
         )?;
     }
     let never = report
@@ -217,7 +227,7 @@ fn write_hottest_paths<W: Write + ?Sized>(
         return Ok(());
     }
     let tree = &report.call_tree;
-    let recorded: u64 = tree.nodes.iter().map(|n| n.self_ns).sum();
+    let recorded = crate::analyze::stats::saturating_sum(tree.nodes.iter().map(|n| n.self_ns));
     let mut hottest: Vec<usize> = (0..tree.nodes.len())
         .filter(|&i| tree.nodes[i].self_ns > 0)
         .collect();
@@ -264,13 +274,34 @@ fn collapse_recursion<'a>(names: impl Iterator<Item = &'a str>) -> String {
     runs.iter()
         .map(|&(name, count)| {
             if count == 1 {
-                name.to_owned()
+                Escaped(name).to_string()
             } else {
-                format!("{name} (x{count})")
+                format!("{} (x{count})", Escaped(name))
             }
         })
         .collect::<Vec<_>>()
         .join(" > ")
+}
+
+/// Text from a profile, safe to print on a terminal: control characters and the characters
+/// that reorder text are written as Rust escapes (`\u{1b}`, `\n`), the rest as it is.
+struct Escaped<'a>(&'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unsafe_char = |c: char| {
+            c.is_control()
+                || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        };
+        let mut rest = self.0;
+        while let Some(i) = rest.find(unsafe_char) {
+            f.write_str(&rest[..i])?;
+            let c = rest[i..].chars().next().expect("found at i");
+            write!(f, "{}", c.escape_default())?;
+            rest = &rest[i + c.len_utf8()..];
+        }
+        f.write_str(rest)
+    }
 }
 
 /// Nanoseconds in the largest unit that keeps them above 1: `850 ns`, `12.345 ms`.
@@ -301,7 +332,19 @@ impl fmt::Display for Percent {
 
 #[cfg(test)]
 mod tests {
-    use super::{collapse_recursion, Nanos};
+    use super::{collapse_recursion, Escaped, Nanos};
+
+    #[test]
+    fn text_from_profiles_is_escaped_for_terminals() {
+        let escaped = |s: &str| Escaped(s).to_string();
+        assert_eq!(escaped("plain <K, V>::get ünï"), "plain <K, V>::get ünï");
+        assert_eq!(
+            escaped("\u{1b}[31mred\u{1b}[0m"),
+            "\\u{1b}[31mred\\u{1b}[0m"
+        );
+        assert_eq!(escaped("a\nb\tc\u{7f}\u{9b}"), "a\\nb\\tc\\u{7f}\\u{9b}");
+        assert_eq!(escaped("abc\u{202e}fed"), "abc\\u{202e}fed");
+    }
 
     #[test]
     fn recursion_is_written_once_with_its_depth() {

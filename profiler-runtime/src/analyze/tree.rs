@@ -24,7 +24,7 @@ pub struct CallNode {
     pub depth: u32,
     /// Calls along this path that began in the profile (continued spans add only time).
     pub calls: u64,
-    /// Inclusive time of those calls, in nanoseconds.
+    /// Inclusive time of those calls, in nanoseconds (`u64::MAX` if they add up past it).
     pub total_ns: u64,
     /// Exclusive time: `total_ns` less the time of the children, in nanoseconds.
     pub self_ns: u64,
@@ -75,14 +75,15 @@ impl CallTree {
                 });
                 let node = &mut nodes[id as usize];
                 node.calls += u64::from(!span.flags.continued);
-                node.total_ns += span.duration_ns();
+                node.total_ns = node.total_ns.saturating_add(span.duration_ns());
                 node_of_span.push(id);
             }
         }
         let mut children_time = vec![0_u64; nodes.len()];
         for node in &nodes {
             if let Some(p) = node.parent {
-                children_time[p as usize] += node.total_ns;
+                let sum = &mut children_time[p as usize];
+                *sum = sum.saturating_add(node.total_ns);
             }
         }
         for (node, children) in nodes.iter_mut().zip(children_time) {

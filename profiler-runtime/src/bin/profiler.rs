@@ -5,13 +5,14 @@
 //! violation, a missing function, nothing recorded), 2 on any error.
 
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use profiler_runtime::analyze::report::ReadErrorKind;
 use profiler_runtime::analyze::summary::{write_summary, SortKey, SummaryOptions};
 use profiler_runtime::export::{export_profile, ExportError, FlamegraphOptions, Format};
-use profiler_runtime::import::{load_saved, SavedFile};
+use profiler_runtime::import::{load_saved_limited, read_saved, SavedFile};
 
 /// `baseline save` and `compare`: the regression gate.
 #[path = "cli/gate.rs"]
@@ -42,12 +43,24 @@ enum Command {
     Compare(gate::CompareArgs),
 }
 
+/// Where a saved profile is read from, and how much of it.
+#[derive(Debug, clap::Args)]
+struct Input {
+    /// The saved profile; `-` reads standard input (a pipe: only regular files are opened by
+    /// name, so that a named pipe or a device cannot hang the tool).
+    input: PathBuf,
+    /// Read at most this many bytes (a number, or with K, M, G, T: powers of 1024); a larger
+    /// input is an error rather than a process that grows without end.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    max_input_size: u64,
+}
+
 #[derive(Debug, Subcommand)]
 enum ProfileCommand {
     /// Print the run, the top functions as a table, and the hottest paths of the call tree.
     Summary {
-        /// The saved profile.
-        file: PathBuf,
+        #[command(flatten)]
+        input: Input,
         /// Rows of the function table.
         #[arg(long, default_value_t = 20)]
         top: usize,
@@ -63,8 +76,8 @@ enum ProfileCommand {
     /// From a profile JSON: json, csv, folded, flamegraph, icicle. From a Chrome trace or a
     /// Speedscope file: all of those, plus chrome and speedscope.
     Convert {
-        /// The saved profile.
-        input: PathBuf,
+        #[command(flatten)]
+        input: Input,
         /// The file to write.
         output: PathBuf,
         /// chrome, speedscope, json, csv, folded, flamegraph or icicle.
@@ -73,8 +86,8 @@ enum ProfileCommand {
     },
     /// Draw a saved profile as an SVG flamegraph.
     Flamegraph {
-        /// The saved profile.
-        input: PathBuf,
+        #[command(flatten)]
+        input: Input,
         /// The SVG file to write.
         output: PathBuf,
         /// Draw an icicle graph: roots at the top.
@@ -127,13 +140,56 @@ fn parse_format(name: &str) -> Result<Format, String> {
     })
 }
 
+/// A size in bytes: `1073741824`, `512K`, `64M`, `2G`, `1T` (powers of 1024; `KiB`, `MB` and
+/// the like are read the same).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &text[digits.len()..];
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        _ => return Err(format!("unknown unit `{unit}`; expected K, M, G or T")),
+    };
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size: expected a whole number of bytes, optionally followed by K, M, G or T"))?;
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// Reads the saved profile `input` names; errors say which option settles them.
+fn load(input: &Input) -> Result<SavedFile, String> {
+    let stdin = input.input == Path::new("-");
+    let result = if stdin {
+        read_saved(io::stdin().lock(), input.max_input_size)
+    } else {
+        load_saved_limited(&input.input, input.max_input_size)
+    };
+    result.map_err(|e| {
+        // The library cannot name the option that settles these.
+        let name = if stdin { "<stdin>: " } else { "" };
+        let hint = match e.kind() {
+            ReadErrorKind::TooLarge { .. } => "; raise it with --max-input-size",
+            ReadErrorKind::NotAFile { .. } => {
+                "; to read a stream, pipe it to standard input and give `-` as the file"
+            }
+            _ => "",
+        };
+        format!("{name}{e}{hint}")
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Profile(command) => match run(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
-                eprintln!("profiler: {message}");
+                eprintln!("profiler: {}", escape_controls(&message));
                 ExitCode::FAILURE
             }
         },
@@ -145,12 +201,12 @@ fn main() -> ExitCode {
 fn run(command: ProfileCommand) -> Result<(), String> {
     match command {
         ProfileCommand::Summary {
-            file,
+            input,
             top,
             sort,
             paths,
         } => {
-            let report = load_saved(&file).map_err(|e| e.to_string())?.to_report();
+            let report = load(&input)?.to_report();
             let options = SummaryOptions {
                 top,
                 sort: sort.into(),
@@ -168,7 +224,7 @@ fn run(command: ProfileCommand) -> Result<(), String> {
             output,
             format,
         } => {
-            let saved = load_saved(&input).map_err(|e| e.to_string())?;
+            let saved = load(&input)?;
             let result = match &saved {
                 SavedFile::Timeline(profile) => export_profile(profile, &output, format),
                 SavedFile::Report(report) => export_profile(report, &output, format),
@@ -187,7 +243,7 @@ fn run(command: ProfileCommand) -> Result<(), String> {
                 ),
                 ExportError::NeedsTimeline { format, .. } => format!(
                     "{} is a profile JSON, which keeps statistics and the call tree but not the timeline that {format} needs: convert the run's .trace.json instead",
-                    input.display()
+                    input.input.display()
                 ),
                 e => e.to_string(),
             })
@@ -198,7 +254,7 @@ fn run(command: ProfileCommand) -> Result<(), String> {
             icicle,
             title,
         } => {
-            let report = load_saved(&input).map_err(|e| e.to_string())?.to_report();
+            let report = load(&input)?.to_report();
             let mut options = FlamegraphOptions::new().icicle(icicle);
             if let Some(title) = title {
                 options = options.title(title);
@@ -211,11 +267,48 @@ fn run(command: ProfileCommand) -> Result<(), String> {
     }
 }
 
+/// `message` with its control characters as Rust escapes (`\u{1b}`): parse errors can quote text
+/// from the file (an unknown Speedscope event type), which must not reach the terminal as it is.
+fn escape_controls(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// `profiler summary | head` closes the pipe early: that is not an error.
 fn ignore_broken_pipe(e: io::Error) -> io::Result<()> {
     if e.kind() == io::ErrorKind::BrokenPipe {
         Ok(())
     } else {
         Err(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("512K"), Ok(512 << 10));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("2gb"), Ok(2 << 30));
+        // The option's default is the library's.
+        assert_eq!(
+            parse_size("1G"),
+            Ok(profiler_runtime::import::DEFAULT_MAX_INPUT_SIZE)
+        );
+        assert!(parse_size("3X").unwrap_err().contains("unknown unit `X`"));
+        assert!(parse_size("G").unwrap_err().contains("not a size"));
+        assert!(parse_size("-1").unwrap_err().contains("not a size"));
+        assert!(parse_size("99999999T").unwrap_err().contains("too large"));
     }
 }

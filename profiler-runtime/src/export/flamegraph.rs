@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use inferno::flamegraph::{self, Direction};
 
-use super::folded::folded_lines;
+use super::folded::for_each_line;
 use crate::analyze::report::Report;
 
 /// How to draw a flamegraph.
@@ -57,6 +57,8 @@ impl FlamegraphOptions {
 /// `inferno` crate from the folded stacks ([`write_folded`](super::write_folded)): a frame's width
 /// is its inclusive time in nanoseconds over all threads. Frames are never elided for being
 /// narrow, so every function with recorded time appears; names are escaped as in folded stacks.
+/// Memory grows with the total length of the folded lines inferno draws from (the depth of each
+/// path with self time), not with every path of the tree.
 /// A profile with no recorded time gives inferno's placeholder SVG saying so. Requires the
 /// feature `flamegraph`.
 ///
@@ -100,13 +102,21 @@ pub fn write_flamegraph<W: Write + ?Sized>(
         Direction::Straight
     };
 
-    let lines = folded_lines(report);
-    if lines.is_empty() {
+    // inferno keeps every line it is given until the SVG is drawn (its frames borrow from them),
+    // so they are collected here, in one buffer: memory in the total length of the lines with
+    // self time, which is the depth times the number of leaves, never every path of the tree.
+    let mut text = String::new();
+    for_each_line(report, |line| {
+        text.push_str(line);
+        text.push('\n');
+        Ok(())
+    })?;
+    if text.is_empty() {
         // inferno writes a well-formed SVG saying there is no data, then reports an error; an
         // empty profile is not an error here.
         let mut svg = Vec::new();
         let _ = flamegraph::from_lines(&mut opt, std::iter::empty(), &mut svg);
         return out.write_all(&svg);
     }
-    flamegraph::from_lines(&mut opt, lines.iter().map(String::as_str), out)
+    flamegraph::from_lines(&mut opt, text.lines(), out)
 }

@@ -63,13 +63,10 @@ pub(crate) fn write_us<W: Write + ?Sized>(out: &mut W, ns: u64) -> io::Result<()
 mod tests {
     use super::*;
 
-    #[cfg(feature = "analysis")]
     fn s(x: &str) -> String {
         String::from_utf8(quoted(x)).unwrap()
     }
 
-    // Parsed back with a real JSON parser, which only the `analysis` feature links.
-    #[cfg(feature = "analysis")]
     #[test]
     fn escapes_like_a_json_parser_expects() {
         for name in [

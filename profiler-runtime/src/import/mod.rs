@@ -6,10 +6,33 @@
 //! [`Report`] the layers below define, and uses nothing above it (feature `analysis`).
 //!
 //! A Chrome trace is rebuilt from its complete (`X`) events (name, category, file and line,
-//! thread, start and duration, the `incomplete`/`continued` flags), its `thread_name` and
-//! `process_name` metadata, its async `b`/`e` pairs and its `otherData` (clock, profile bounds,
-//! dropped events). Traces of other tools load too when they use `X` events; what they lack
-//! (source locations, the profile's bounds) is left empty or taken from the events. A function's
+//! thread, start and duration, the `incomplete`/`continued` flags), its begin/end (`B`/`E`) pairs,
+//! its `thread_name` and `process_name` metadata, its async `b`/`e` pairs and its `otherData`
+//! (clock, profile bounds, dropped events). Both forms of the Trace Event Format are read: the
+//! object (`{"traceEvents": [...]}`) and the bare array of events (`[{...}, ...]`), which may
+//! lack its closing `]` (the format allows it, for a program that stopped while writing) as long
+//! as it ends between two events; one cut inside an event is truncated. Traces of
+//! other tools load too; what they lack (source locations, the profile's bounds) is left empty or
+//! taken from the events. An `E` event closes the latest open `B` of its process and thread; a `B`
+//! still open at the end of the trace becomes an incomplete span that ends with the trace's last
+//! event.
+//!
+//! What cannot be read is an error naming the event (its index in `traceEvents`, its name and
+//! phase), never a silently altered profile: a time that is negative, not finite or past what a
+//! `u64` of nanoseconds holds (about 584 years), an `E` without a `B`, an end before its begin.
+//! A trace that yields no span at all is an error too (a trace of another tool whose events are
+//! all of kinds this reader skips would otherwise load as an empty profile), except a file of
+//! this crate, which says the profile was empty in its `otherData`.
+//!
+//! Counts that add up past `u64::MAX` (dropped events over threads) saturate at `u64::MAX`.
+//!
+//! Files are read as a stream: a Chrome trace's events are rebuilt one at a time as they are
+//! parsed, so memory follows the size of the profile, not of the JSON text. Reading stops with an
+//! error at [`DEFAULT_MAX_INPUT_SIZE`] bytes, or the limit given to [`load_saved_limited`], and
+//! only regular files are opened (a named pipe with no writer would block, a device such as
+//! `/dev/zero` never ends): read streams with [`read_saved`].
+//!
+//! A function's
 //! module path comes from its events' `args` (our traces write it); when they have none (traces
 //! of other tools, or of versions before it was written), it is derived from the name: the path
 //! before the function and its type, `app::db` for `app::db::Pool::get`, empty for a name without
@@ -24,22 +47,29 @@
 //! Sampled profiles (other tools') become spans as Speedscope draws them: a frame's span lasts as
 //! long as consecutive samples keep it at the same place in their stacks.
 
+mod document;
 mod speedscope;
 
-use std::collections::HashMap;
-use std::fs;
+use std::collections::{BTreeSet, HashMap};
+use std::fs::{self, File};
+use std::io::Read;
 use std::path::Path;
 
-use serde::de::IgnoredAny;
 use serde::Deserialize;
 
-use crate::analyze::report::{json_error_kind, ReadError, ReadErrorKind, Report, PROFILE_SCHEMA};
+use crate::analyze::report::{ReadError, ReadErrorKind, Report};
 use crate::analyze::stats::kind_name;
 use crate::collect::profile::{
     AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline,
 };
 use crate::record::clock::ClockKind;
 use crate::record::registry::FunctionKind;
+
+/// The most bytes [`load_saved`] and the `profiler` tool read from one input: 1 GiB. Far above
+/// any profile this crate writes in practice, it turns an endless input (a device, a stream that
+/// never closes) into an error instead of a process that grows until it is killed. Raise it with
+/// [`load_saved_limited`] (the tool's `--max-input-size`).
+pub const DEFAULT_MAX_INPUT_SIZE: u64 = 1 << 30;
 
 /// A saved profile, as found in a file.
 #[derive(Clone, Debug, PartialEq)]
@@ -67,64 +97,110 @@ impl SavedFile {
 }
 
 /// Reads the profile JSON, Chrome trace or Speedscope file at `path`, telling them apart by
-/// their content.
+/// their content; at most [`DEFAULT_MAX_INPUT_SIZE`] bytes.
 ///
 /// # Errors
 ///
-/// [`ReadError`] naming the file: it cannot be read, is truncated or not JSON, is JSON of another
-/// kind, is of a newer version, or does not match its schema.
+/// [`ReadError`] naming the file: it cannot be read, is not a regular file, is larger than the
+/// limit, is truncated or not JSON, is JSON of another kind, is of a newer version, or does not
+/// match its schema.
 pub fn load_saved(path: impl AsRef<Path>) -> Result<SavedFile, ReadError> {
-    let path = path.as_ref();
-    let bytes = fs::read(path).map_err(|e| ReadError::new(ReadErrorKind::Io(e)).at(path))?;
-    read_saved(&bytes).map_err(|e| ReadError::new(e).at(path))
+    load_saved_limited(path, DEFAULT_MAX_INPUT_SIZE)
 }
 
-/// Just enough of a document to tell what it is.
-#[derive(Deserialize)]
-struct Sniff {
-    schema: Option<String>,
-    #[serde(rename = "$schema")]
-    dollar_schema: Option<String>,
-    #[serde(rename = "traceEvents")]
-    trace_events: Option<IgnoredAny>,
-}
-
-fn read_saved(bytes: &[u8]) -> Result<SavedFile, ReadErrorKind> {
-    let sniff: Sniff = serde_json::from_slice(bytes).map_err(|e| match json_error_kind(e) {
-        // Valid JSON, but not an object.
-        ReadErrorKind::Malformed { .. } if serde_json::from_slice::<IgnoredAny>(bytes).is_ok() => {
-            ReadErrorKind::WrongSchema { found: None }
-        }
-        kind => kind,
-    })?;
-    if sniff.schema.as_deref() == Some(PROFILE_SCHEMA) {
-        let value = serde_json::from_slice(bytes).map_err(json_error_kind)?;
-        return Report::from_value(value).map(SavedFile::Report);
-    }
-    if sniff.trace_events.is_some() && sniff.schema.is_none() {
-        let trace: Trace =
-            serde_json::from_slice(bytes).map_err(|e| ReadErrorKind::Invalid(e.to_string()))?;
-        return Ok(SavedFile::Timeline(trace.into_profile()?));
-    }
-    if sniff.dollar_schema.as_deref() == Some(speedscope::SCHEMA) {
-        let file: speedscope::File =
-            serde_json::from_slice(bytes).map_err(|e| ReadErrorKind::Invalid(e.to_string()))?;
-        return Ok(SavedFile::Timeline(file.into_profile()?));
-    }
-    Err(ReadErrorKind::WrongSchema {
-        found: sniff.schema.or(sniff.dollar_schema),
-    })
-}
-
-/// Reads a Chrome trace (JSON object form) from `bytes` and rebuilds its timeline.
+/// [`load_saved`] with another limit on the size of the file, in bytes.
+///
+/// Only regular files are read: opening a named pipe blocks until something writes to it, and a
+/// device such as `/dev/zero` never ends, so both are refused before they are opened. Read those
+/// with [`read_saved`].
 ///
 /// # Errors
 ///
-/// [`ReadError`] when it is not JSON, truncated, or has no `traceEvents`.
+/// As [`load_saved`]; [`ReadErrorKind::TooLarge`] when the file holds more than `max_bytes`,
+/// [`ReadErrorKind::NotAFile`] when it is not a regular file.
+pub fn load_saved_limited(path: impl AsRef<Path>, max_bytes: u64) -> Result<SavedFile, ReadError> {
+    let path = path.as_ref();
+    let at = |kind| ReadError::new(kind).at(path);
+    // `metadata` follows symbolic links and opens nothing, so a fifo cannot block here.
+    let metadata = fs::metadata(path).map_err(|e| at(ReadErrorKind::Io(e)))?;
+    if !metadata.is_file() {
+        return Err(at(ReadErrorKind::NotAFile {
+            kind: file_kind(metadata.file_type()),
+        }));
+    }
+    if metadata.len() > max_bytes {
+        return Err(at(ReadErrorKind::TooLarge { limit: max_bytes }));
+    }
+    let file = File::open(path).map_err(|e| at(ReadErrorKind::Io(e)))?;
+    read_saved(file, max_bytes).map_err(|e| e.at(path))
+}
+
+/// What a path that is not a regular file is, in words.
+fn file_kind(file_type: fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a named pipe";
+        }
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Reads a profile JSON, Chrome trace or Speedscope file from `reader` (a file, standard input, a
+/// pipe), telling them apart by their content, and stops with an error after `max_bytes` bytes.
+/// A Chrome trace is rebuilt event by event as it is parsed. Errors carry no file name.
+///
+/// # Errors
+///
+/// [`ReadError`] when the input cannot be read, holds more than `max_bytes`, is truncated or not
+/// JSON, is JSON of another kind, is of a newer version, or does not match its schema.
+///
+/// # Examples
+///
+/// ```
+/// use profiler_runtime::import::{read_saved, SavedFile, DEFAULT_MAX_INPUT_SIZE};
+/// let trace = br#"[{"ph":"B","name":"load","pid":1,"tid":1,"ts":0},
+///                  {"ph":"E","pid":1,"tid":1,"ts":2.5}]"#;
+/// let SavedFile::Timeline(profile) = read_saved(&trace[..], DEFAULT_MAX_INPUT_SIZE)? else {
+///     unreachable!("a Chrome trace has a timeline")
+/// };
+/// assert_eq!(profile.threads[0].spans[0].duration_ns(), 2_500);
+/// # Ok::<(), profiler_runtime::analyze::report::ReadError>(())
+/// ```
+pub fn read_saved(reader: impl Read, max_bytes: u64) -> Result<SavedFile, ReadError> {
+    document::read(reader, max_bytes)
+        .map(document::Found::into_saved)
+        .map_err(ReadError::new)
+}
+
+/// Reads a Chrome trace from `bytes`, in the object form (`{"traceEvents": [...]}`) or the array
+/// form (`[{...}, ...]`), and rebuilds its timeline (see the [module docs](self)).
+///
+/// # Errors
+///
+/// [`ReadError`] when it is not JSON, truncated, not a Chrome trace, has an event that cannot be
+/// read (named in the message), or holds no span.
 pub fn read_chrome_trace(bytes: &[u8]) -> Result<Profile, ReadError> {
-    let trace: Trace =
-        serde_json::from_slice(bytes).map_err(|e| ReadError::new(json_error_kind(e)))?;
-    trace.into_profile().map_err(ReadError::new)
+    match document::read(bytes, u64::MAX).map_err(ReadError::new)? {
+        document::Found::Chrome(profile) => Ok(profile),
+        document::Found::Report(_) | document::Found::Speedscope(_) => {
+            Err(ReadError::new(ReadErrorKind::WrongSchema { found: None }))
+        }
+    }
 }
 
 /// Reads a Speedscope file from `bytes` and rebuilds its timeline: one thread per profile, one
@@ -147,8 +223,14 @@ pub fn read_chrome_trace(bytes: &[u8]) -> Result<Profile, ReadError> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn read_speedscope(bytes: &[u8]) -> Result<Profile, ReadError> {
-    let sniff: Sniff =
-        serde_json::from_slice(bytes).map_err(|e| ReadError::new(json_error_kind(e)))?;
+    #[derive(Deserialize)]
+    struct Sniff {
+        schema: Option<String>,
+        #[serde(rename = "$schema")]
+        dollar_schema: Option<String>,
+    }
+    let sniff: Sniff = serde_json::from_slice(bytes)
+        .map_err(|e| ReadError::new(crate::analyze::report::json_error_kind(e)))?;
     if sniff.dollar_schema.as_deref() != Some(speedscope::SCHEMA) {
         return Err(ReadError::new(ReadErrorKind::WrongSchema {
             found: sniff.dollar_schema.or(sniff.schema),
@@ -159,16 +241,10 @@ pub fn read_speedscope(bytes: &[u8]) -> Result<Profile, ReadError> {
     file.into_profile().map_err(ReadError::new)
 }
 
-#[derive(Deserialize)]
-struct Trace {
-    #[serde(rename = "traceEvents")]
-    trace_events: Vec<Event>,
-    #[serde(rename = "otherData", default)]
-    other: OtherData,
-}
-
 #[derive(Deserialize, Default)]
 struct OtherData {
+    /// `profiler-runtime <version>` in our traces.
+    exporter: Option<String>,
     clock: Option<String>,
     ticks_per_second: Option<f64>,
     start_ns: Option<u64>,
@@ -315,59 +391,159 @@ fn module_of(name: &str) -> String {
     segments.join("::")
 }
 
-/// Microseconds with three decimals to nanoseconds.
-fn ns(us: f64) -> u64 {
-    (us * 1000.0).round().max(0.0) as u64
+/// The largest time a `u64` of nanoseconds holds, in nanoseconds, as a float: 2^64, excluded.
+const NS_LIMIT: f64 = 18_446_744_073_709_551_616.0;
+
+/// An event's time field (`ts` or `dur`, microseconds with three decimals) in nanoseconds; an
+/// error naming the event when it is negative, not finite, or past what a `u64` of nanoseconds
+/// holds (clamping would quietly give a profile that was never recorded).
+fn event_ns(position: usize, event: &Event, field: &str, us: f64) -> Result<u64, ReadErrorKind> {
+    let ns = (us * 1000.0).round();
+    if us.is_finite() && (0.0..NS_LIMIT).contains(&ns) {
+        return Ok(ns as u64);
+    }
+    Err(ReadErrorKind::Invalid(format!(
+        "trace event {position} ({:?}, phase {:?}): `{field}` is {us:?} µs; expected a time from 0 to {:.0} µs",
+        event.name,
+        event.ph,
+        NS_LIMIT / 1000.0
+    )))
 }
 
 /// A span being rebuilt: function, start, end, flags, position in the file.
 type RawSpan = (u32, u64, u64, SpanFlags, usize);
+
+/// A `B` event waiting for its `E`: function, start, flags, position in the file.
+type OpenSpan = (u32, u64, SpanFlags, usize);
 
 /// The state of a trace being rebuilt, event by event.
 #[derive(Default)]
 struct Rebuild {
     functions: Functions,
     threads: HashMap<u32, RawThread>,
+    /// `B` events waiting for their `E`, a stack per process and thread.
+    open: HashMap<(u32, u32), Vec<OpenSpan>>,
     /// Async `b` events waiting for their `e`, by id: name, start, thread.
     async_open: HashMap<String, (String, u64, u32)>,
     /// Async lifetimes with their function's name, resolved once every span is known.
     async_named: Vec<(String, AsyncSpan)>,
     process_name: String,
     pid: u32,
-    /// Earliest start and latest end of any span.
+    /// Earliest start of any span, and latest end of any span or start of a `B` (where the
+    /// spans still open at the end of the trace end).
     first_ns: Option<u64>,
     last_ns: u64,
+    /// Events read, and the phases of those that give no span (for the error on a trace with no
+    /// span at all).
+    events: usize,
+    skipped: BTreeSet<String>,
 }
 
 impl Rebuild {
+    /// The function an `X` or `B` event names.
+    fn function_of(&mut self, event: &Event) -> u32 {
+        let kind = kind_name::parse(&event.cat).unwrap_or(FunctionKind::Function);
+        let file = event.args.file.as_deref().unwrap_or("");
+        let line = event.args.line.unwrap_or(0);
+        let module_path = event.args.module_path.as_deref();
+        self.functions
+            .intern(&event.name, kind, file, line, module_path)
+    }
+
+    /// The required `ts` of an event, in nanoseconds.
+    fn ts(position: usize, event: &Event) -> Result<u64, ReadErrorKind> {
+        let ts = event.ts.ok_or_else(|| {
+            ReadErrorKind::Invalid(format!(
+                "trace event {position} ({:?}, phase {:?}): no `ts`",
+                event.name, event.ph
+            ))
+        })?;
+        event_ns(position, event, "ts", ts)
+    }
+
+    fn span(&mut self, tid: u32, span: RawSpan) {
+        let (_, start, end, _, _) = span;
+        self.first_ns = Some(self.first_ns.map_or(start, |f| f.min(start)));
+        self.last_ns = self.last_ns.max(end);
+        thread(&mut self.threads, tid).2.push(span);
+    }
+
+    /// A `B` event: a span opens on its process and thread.
+    fn begin(
+        &mut self,
+        position: usize,
+        event: &Event,
+        flags: SpanFlags,
+    ) -> Result<(), ReadErrorKind> {
+        let tid = event.tid;
+        let start = Self::ts(position, event)?;
+        let function = self.function_of(event);
+        self.last_ns = self.last_ns.max(start);
+        // The thread exists from its first event, even if its span never ends.
+        thread(&mut self.threads, tid);
+        self.open
+            .entry((event.pid, tid))
+            .or_default()
+            .push((function, start, flags, position));
+        Ok(())
+    }
+
+    /// An `E` event: the latest span open on its process and thread ends.
+    fn end(&mut self, position: usize, event: &Event) -> Result<(), ReadErrorKind> {
+        let tid = event.tid;
+        let end = Self::ts(position, event)?;
+        let Some((function, start, flags, begun)) =
+            self.open.get_mut(&(event.pid, tid)).and_then(Vec::pop)
+        else {
+            return Err(ReadErrorKind::Invalid(format!(
+                "trace event {position} ({:?}, phase \"E\"): an end without a begin (B) on thread {tid} of process {}",
+                event.name, event.pid
+            )));
+        };
+        if end < start {
+            return Err(ReadErrorKind::Invalid(format!(
+                "trace event {position} ({:?}, phase \"E\"): ends at {:?} µs, before its begin (event {begun}, {:?}) at {:?} µs",
+                event.name,
+                event.ts.unwrap_or_default(),
+                self.functions.entries[function as usize].name,
+                start as f64 / 1000.0
+            )));
+        }
+        self.span(tid, (function, start, end, flags, begun));
+        Ok(())
+    }
+
     fn event(&mut self, position: usize, event: Event) -> Result<(), ReadErrorKind> {
+        self.events += 1;
         self.pid = event.pid;
         let tid = event.tid;
+        let flags = SpanFlags {
+            incomplete: event.args.incomplete,
+            continued: event.args.continued,
+        };
         match event.ph.as_str() {
             "X" => {
                 let (Some(ts), Some(dur)) = (event.ts, event.dur) else {
                     return Err(ReadErrorKind::Invalid(format!(
-                        "trace event {position}: complete event without ts or dur"
+                        "trace event {position} ({:?}): complete event without ts or dur",
+                        event.name
                     )));
                 };
-                let kind = kind_name::parse(&event.cat).unwrap_or(FunctionKind::Function);
-                let file = event.args.file.as_deref().unwrap_or("");
-                let line = event.args.line.unwrap_or(0);
-                let module_path = event.args.module_path.as_deref();
-                let function = self
-                    .functions
-                    .intern(&event.name, kind, file, line, module_path);
-                let (start, end) = (ns(ts), ns(ts).saturating_add(ns(dur)));
-                self.first_ns = Some(self.first_ns.map_or(start, |f| f.min(start)));
-                self.last_ns = self.last_ns.max(end);
-                let flags = SpanFlags {
-                    incomplete: event.args.incomplete,
-                    continued: event.args.continued,
-                };
-                thread(&mut self.threads, tid)
-                    .2
-                    .push((function, start, end, flags, position));
+                let start = event_ns(position, &event, "ts", ts)?;
+                let end = start
+                    .checked_add(event_ns(position, &event, "dur", dur)?)
+                    .ok_or_else(|| {
+                        ReadErrorKind::Invalid(format!(
+                            "trace event {position} ({:?}, phase \"X\"): `ts` {ts:?} µs plus `dur` {dur:?} µs is past the largest time, {:.0} µs",
+                            event.name,
+                            NS_LIMIT / 1000.0
+                        ))
+                    })?;
+                let function = self.function_of(&event);
+                self.span(tid, (function, start, end, flags, position));
             }
+            "B" => self.begin(position, &event, flags)?,
+            "E" => self.end(position, &event)?,
             "M" if event.name == "thread_name" => {
                 let entry = thread(&mut self.threads, tid);
                 if let Some(name) = event.args.name {
@@ -380,36 +556,76 @@ impl Rebuild {
             }
             "b" => {
                 let id = event.async_key();
-                let at = ns(event.ts.unwrap_or(0.0));
+                let at = event
+                    .ts
+                    .map_or(Ok(0), |ts| event_ns(position, &event, "ts", ts))?;
                 self.async_open.insert(id, (event.name, at, tid));
             }
             "e" => {
                 let id = event.async_key();
-                let at = ns(event.ts.unwrap_or(0.0));
+                let at = event
+                    .ts
+                    .map_or(Ok(0), |ts| event_ns(position, &event, "ts", ts))?;
                 if let Some((name, start_ns, start_tid)) = self.async_open.remove(&id) {
+                    if at < start_ns {
+                        return Err(ReadErrorKind::Invalid(format!(
+                            "trace event {position} ({name:?}, phase \"e\"): ends at {:?} µs, before its begin at {:?} µs",
+                            event.ts.unwrap_or_default(),
+                            start_ns as f64 / 1000.0
+                        )));
+                    }
                     let span = AsyncSpan {
                         function: 0,
                         id: self.async_named.len() as u64 + 1,
                         start_ns,
-                        end_ns: at.max(start_ns),
+                        end_ns: at,
                         start_tid,
                         end_tid: tid,
                         cancelled: event.args.cancelled,
-                        flags: SpanFlags {
-                            incomplete: event.args.incomplete,
-                            continued: event.args.continued,
-                        },
+                        flags,
                     };
                     self.async_named.push((name, span));
                 }
             }
-            _ => {}
+            "M" => {}
+            other => {
+                if !self.skipped.contains(other) {
+                    self.skipped.insert(other.to_owned());
+                }
+            }
         }
         Ok(())
     }
 
-    fn finish(mut self, other: &OtherData) -> Profile {
+    fn finish(mut self, other: &OtherData) -> Result<Profile, ReadErrorKind> {
+        // A `B` never ended: the span lasts to the end of the trace, like an incomplete span of
+        // ours (the program was stopped, or the trace cut, while it ran).
+        let last_ns = self.last_ns;
+        for ((_, tid), open) in std::mem::take(&mut self.open) {
+            for (function, start, mut flags, position) in open {
+                flags.incomplete = true;
+                self.span(tid, (function, start, last_ns.max(start), flags, position));
+            }
+        }
         let async_spans = resolve_async(&mut self.functions, self.async_named);
+        let span_count: usize = self.threads.values().map(|t| t.2.len()).sum();
+        let ours = other
+            .exporter
+            .as_deref()
+            .is_some_and(|e| e.starts_with("profiler-runtime"));
+        if span_count == 0 && async_spans.is_empty() && !ours {
+            let skipped = if self.skipped.is_empty() {
+                String::new()
+            } else {
+                let phases: Vec<String> = self.skipped.iter().map(|p| format!("{p:?}")).collect();
+                format!(" (phases {})", phases.join(", "))
+            };
+            return Err(ReadErrorKind::Invalid(format!(
+                "no span in {} trace event{}{skipped}: spans come from complete (X), begin/end (B/E) and async (b/e) events",
+                self.events,
+                if self.events == 1 { "" } else { "s" }
+            )));
+        }
         let mut threads: Vec<ThreadTimeline> = self
             .threads
             .into_iter()
@@ -429,10 +645,11 @@ impl Rebuild {
             Some("tsc (not invariant)") => ClockKind::Tsc { invariant: false },
             _ => ClockKind::Monotonic,
         };
-        let dropped_events = other
-            .dropped_events
-            .unwrap_or_else(|| threads.iter().map(|t| t.dropped_events).sum());
-        Profile {
+        // Saturating: counts from a file can add up past u64 (and would wrap, or panic in debug).
+        let dropped_events = other.dropped_events.unwrap_or_else(|| {
+            crate::analyze::stats::saturating_sum(threads.iter().map(|t| t.dropped_events))
+        });
+        Ok(Profile {
             functions: self.functions.entries,
             threads,
             async_spans,
@@ -447,17 +664,7 @@ impl Rebuild {
             process_name: self.process_name,
             pid: self.pid,
             build: other.build.clone(),
-        }
-    }
-}
-
-impl Trace {
-    fn into_profile(self) -> Result<Profile, ReadErrorKind> {
-        let mut rebuild = Rebuild::default();
-        for (position, event) in self.trace_events.into_iter().enumerate() {
-            rebuild.event(position, event)?;
-        }
-        Ok(rebuild.finish(&self.other))
+        })
     }
 }
 

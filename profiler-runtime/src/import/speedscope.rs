@@ -11,7 +11,9 @@
 //! in the file) and the module path is derived from the name. A sampled profile's consecutive
 //! samples that share a stack prefix make one span per frame of that prefix, as Speedscope draws
 //! them. Times in any time unit become nanoseconds; weights in bytes or without a unit are
-//! refused, being no times.
+//! refused, being no times. So are values that cannot be times, named in the error rather than
+//! clamped: negative, not finite or past a `u64` of nanoseconds, a close before its open, a frame
+//! left open past `endValue`, a negative weight.
 
 use serde::Deserialize;
 
@@ -113,8 +115,11 @@ impl File {
                 }
             };
             let scale = unit_ns(&header.unit).map_err(|e| invalid(index, &header, &e))?;
-            start_ns = start_ns.min(ns(header.start_value, scale));
-            end_ns = end_ns.max(ns(header.end_value, scale));
+            let bound = |value: f64, field: &str| {
+                ns(value, scale).ok_or_else(|| invalid(index, &header, &not_a_time(field, value)))
+            };
+            start_ns = start_ns.min(bound(header.start_value, "`startValue`")?);
+            end_ns = end_ns.max(bound(header.end_value, "`endValue`")?);
             for &(_, start, end, _, _) in &raw {
                 start_ns = start_ns.min(start);
                 end_ns = end_ns.max(end);
@@ -132,7 +137,9 @@ impl File {
         let start_ns = start_ns.min(end_ns);
         Ok(Profile {
             functions: functions.entries,
-            dropped_events: threads.iter().map(|t| t.dropped_events).sum(),
+            dropped_events: crate::analyze::stats::saturating_sum(
+                threads.iter().map(|t| t.dropped_events),
+            ),
             threads,
             async_spans: Vec::new(),
             start_ns,
@@ -170,8 +177,17 @@ fn unit_ns(unit: &str) -> Result<f64, String> {
     }
 }
 
-fn ns(value: f64, scale: f64) -> u64 {
-    (value * scale).round().max(0.0) as u64
+/// `value` in nanoseconds, `None` when it is negative, not finite or past a `u64` of them
+/// (clamping would quietly give a profile that was never recorded).
+fn ns(value: f64, scale: f64) -> Option<u64> {
+    let ns = (value * scale).round();
+    // 2^64, the first value a u64 does not hold.
+    (value.is_finite() && (0.0..18_446_744_073_709_551_616.0).contains(&ns)).then_some(ns as u64)
+}
+
+/// The error for a field that is not a time.
+fn not_a_time(field: &str, value: f64) -> String {
+    format!("{field} is {value:?}; expected a time from 0 to 2^64 ns")
 }
 
 /// The function of frame `frame`.
@@ -189,13 +205,20 @@ fn evented(header: &Header, events: &[OpenClose], frames: &[u32]) -> Result<Vec<
     let mut raw = Vec::with_capacity(events.len() / 2);
     let mut open: Vec<(usize, u64, usize)> = Vec::new();
     for (position, event) in events.iter().enumerate() {
-        let at = ns(event.at, scale);
+        let at = ns(event.at, scale)
+            .ok_or_else(|| not_a_time(&format!("event {position}'s `at`"), event.at))?;
         match event.kind.as_str() {
             "O" => open.push((event.frame, at, position)),
             "C" => match open.pop() {
                 Some((frame, start, opened)) if frame == event.frame => {
                     let function = frame_function(frames, frame)?;
-                    raw.push((function, start, at.max(start), SpanFlags::default(), opened));
+                    if at < start {
+                        return Err(format!(
+                            "event {position} closes frame {frame} at {:?}, before it opened (event {opened})",
+                            event.at
+                        ));
+                    }
+                    raw.push((function, start, at, SpanFlags::default(), opened));
                 }
                 Some((frame, ..)) => {
                     return Err(format!(
@@ -213,19 +236,20 @@ fn evented(header: &Header, events: &[OpenClose], frames: &[u32]) -> Result<Vec<
             other => return Err(format!("event {position} has type {other:?}, not O or C")),
         }
     }
-    let end = ns(header.end_value, scale);
+    let end =
+        ns(header.end_value, scale).ok_or_else(|| not_a_time("`endValue`", header.end_value))?;
     for (frame, start, opened) in open {
+        if end < start {
+            return Err(format!(
+                "frame {frame} opened (event {opened}) after `endValue` {:?} and never closed",
+                header.end_value
+            ));
+        }
         let flags = SpanFlags {
             incomplete: true,
             continued: false,
         };
-        raw.push((
-            frame_function(frames, frame)?,
-            start,
-            end.max(start),
-            flags,
-            opened,
-        ));
+        raw.push((frame_function(frames, frame)?, start, end, flags, opened));
     }
     Ok(raw)
 }
@@ -254,10 +278,13 @@ fn sampled(
         while open.len() > keep {
             let (frame, start, position) = open.pop().expect("longer than keep");
             let function = frame_function(frames, frame)?;
+            let time = |value| {
+                ns(value, scale).ok_or_else(|| not_a_time("the samples' summed weights", value))
+            };
             raw.push((
                 function,
-                ns(start, scale),
-                ns(at, scale),
+                time(start)?,
+                time(at)?,
                 SpanFlags::default(),
                 position,
             ));
@@ -272,7 +299,12 @@ fn sampled(
             .count();
         close(&mut open, shared, at)?;
         open.extend(stack[shared..].iter().map(|&frame| (frame, at, position)));
-        at += weight.max(0.0);
+        if weight < 0.0 {
+            return Err(format!(
+                "sample {position} weighs {weight:?}; a weight is a duration, not negative"
+            ));
+        }
+        at += weight;
     }
     close(&mut open, 0, at)?;
     Ok(raw)
