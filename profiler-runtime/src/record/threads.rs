@@ -105,12 +105,24 @@ pub(crate) fn register_current_thread() -> &'static ThreadShared {
         name: name.unwrap_or_else(|| format!("thread-{tid}")),
         dropped_at_start: shared.ring.dropped(),
     });
+    HAS_NEW.store(true, Ordering::Release);
     shared
 }
 
+/// Whether [`register_current_thread`] added a thread the collector has not taken yet: read
+/// before the lock, so that the collector's every drain does not take a second lock for nothing.
+static HAS_NEW: AtomicBool = AtomicBool::new(false);
+
 /// The threads registered since the last call, oldest first.
 pub(crate) fn take_new_threads() -> Vec<NewThread> {
-    std::mem::take(&mut registry().new)
+    // Acquire pairs with the Release store made under the lock after a push: seeing `false` may
+    // miss a thread registering right now, which the next call takes.
+    if !HAS_NEW.load(Ordering::Acquire) {
+        return Vec::new();
+    }
+    let mut r = registry();
+    HAS_NEW.store(false, Ordering::Relaxed);
+    std::mem::take(&mut r.new)
 }
 
 /// The clock's anchor taken when the first thread registered, if one has.
