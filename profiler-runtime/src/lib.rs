@@ -124,6 +124,8 @@ pub mod export;
 pub mod import;
 pub mod production;
 mod record;
+#[cfg(feature = "stream")]
+mod stream;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -255,6 +257,19 @@ pub struct Config {
     enabled: Option<bool>,
     collect_interval: Option<Duration>,
     quiet: bool,
+    stream: Stream,
+    signals: bool,
+}
+
+/// Where the streamed trace goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Stream {
+    /// `<output>.perfetto-trace`.
+    Beside,
+    /// A path of its own.
+    To(PathBuf),
+    /// No streaming: the profile stays in memory until the flush.
+    Off,
 }
 
 /// How often the background collector started by [`Config::init`] drains the rings, by default.
@@ -276,6 +291,8 @@ impl Config {
             enabled: None,
             collect_interval: Some(DEFAULT_COLLECT_INTERVAL),
             quiet: false,
+            stream: Stream::Beside,
+            signals: true,
         }
     }
 
@@ -328,6 +345,55 @@ impl Config {
     pub fn quiet(mut self, quiet: bool) -> Self {
         self.quiet = quiet;
         self
+    }
+
+    /// Whether the background collector streams what it drains to a native Perfetto trace while
+    /// the program runs (default: on, to `<output>.perfetto-trace`). Streaming keeps memory
+    /// bounded by the rings however long the run, and the file usable however the run ends: a
+    /// clean exit, a panic, `process::exit`, SIGINT, SIGTERM or SIGHUP complete it; an `abort` or
+    /// `SIGKILL` loses at most the last collect interval. The formats of
+    /// [`formats`](Self::formats) are still written at a clean exit, converted from the stream.
+    /// Off, the run is kept in memory until the flush, as [`flush`] returns it.
+    /// `PROFILER_STREAM` overrides it: `0`/`off` turns it off, `1`/`on` on, anything else is the
+    /// path of the file. Streaming needs the background collector: with
+    /// [`collect_interval`](Self::collect_interval) `None` it uses the default interval.
+    #[must_use]
+    pub fn stream(mut self, on: bool) -> Self {
+        self.stream = if on { Stream::Beside } else { Stream::Off };
+        self
+    }
+
+    /// Streams to `path` instead of `<output>.perfetto-trace` (and turns streaming on).
+    #[must_use]
+    pub fn stream_to(mut self, path: impl AsRef<Path>) -> Self {
+        self.stream = Stream::To(path.as_ref().to_owned());
+        self
+    }
+
+    /// Whether SIGINT, SIGTERM and SIGHUP complete the streamed file before the signal takes its
+    /// ordinary course (default: on). A program that handles these signals itself can opt out
+    /// (a handler installed before [`init`](Self::init) is called after ours anyway, and then the
+    /// program decides whether to end). `PROFILER_SIGNALS=0` overrides it.
+    #[must_use]
+    pub fn signals(mut self, on: bool) -> Self {
+        self.signals = on;
+        self
+    }
+
+    /// The streamed trace's path, `None` when streaming is off (or profiling is compiled out).
+    pub fn stream_path(&self) -> Option<PathBuf> {
+        if !cfg!(feature = "enable") {
+            return None;
+        }
+        match &self.stream {
+            Stream::Off => None,
+            Stream::To(path) => Some(path.clone()),
+            Stream::Beside => {
+                let mut name = self.output.clone().into_os_string();
+                name.push(".perfetto-trace");
+                Some(PathBuf::from(name))
+            }
+        }
     }
 
     /// Applies the configuration and the environment, starts the background collector, and
@@ -385,6 +451,17 @@ impl Config {
         if let Some(quiet) = env_flag("PROFILER_QUIET") {
             self.quiet = quiet;
         }
+        if let Some(value) = std::env::var_os("PROFILER_STREAM").filter(|v| !v.is_empty()) {
+            let text = value.to_string_lossy().trim().to_ascii_lowercase();
+            self.stream = match text.as_str() {
+                "0" | "off" | "false" | "no" => Stream::Off,
+                "1" | "on" | "true" | "yes" => Stream::Beside,
+                _ => Stream::To(PathBuf::from(value)),
+            };
+        }
+        if let Some(signals) = env_flag("PROFILER_SIGNALS") {
+            self.signals = signals;
+        }
         // Last, being the one that can fail: the others are applied whatever becomes of it.
         if let Ok(list) = std::env::var("PROFILER_FORMATS") {
             if let Some(formats) = parse_formats(&list)? {
@@ -408,16 +485,59 @@ impl Config {
         } else {
             disable();
         }
-        // With profiling compiled out nothing records, so there is nothing to drain.
-        let collector = self
-            .collect_interval
+        let streaming = self.start_stream();
+        // With profiling compiled out nothing records, so there is nothing to drain. Streaming
+        // needs the collector whatever the interval setting.
+        let interval = if streaming {
+            Some(self.collect_interval.unwrap_or(DEFAULT_COLLECT_INTERVAL))
+        } else {
+            self.collect_interval
+        };
+        let collector = interval
             .filter(|_| cfg!(feature = "enable"))
-            .and_then(BackgroundCollector::start);
+            .and_then(|i| BackgroundCollector::start(i, streaming));
         ProfilerGuard {
             config: self,
             finished: false,
             collector,
+            streaming,
         }
+    }
+
+    /// Opens the streamed file, if streaming, with its exit and signal hooks. A file that cannot
+    /// be created is reported and the run is kept in memory instead.
+    #[cfg(feature = "stream")]
+    fn start_stream(&self) -> bool {
+        let Some(path) = self.stream_path() else {
+            return false;
+        };
+        stream::reset();
+        if stream::is_active() {
+            // Another guard's stream is open: this one records into it.
+            return true;
+        }
+        match stream::start(&path, false) {
+            Ok(()) => {
+                stream::endings::install_at_exit();
+                if self.signals {
+                    stream::endings::install_signals();
+                }
+                STREAM_QUIET.store(self.quiet, std::sync::atomic::Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                eprintln!(
+                    "profiler: cannot stream to {}: {e}; keeping the run in memory until the flush",
+                    path.display()
+                );
+                false
+            }
+        }
+    }
+
+    #[cfg(not(feature = "stream"))]
+    fn start_stream(&self) -> bool {
+        false
     }
 
     /// The files this configuration writes, one per format.
@@ -520,7 +640,15 @@ pub struct ProfilerGuard {
     config: Config,
     finished: bool,
     collector: Option<BackgroundCollector>,
+    /// Whether this guard streams to `config.stream_path()`.
+    streaming: bool,
 }
+
+/// Above this many streamed events the guard writes no other format at exit (a Chrome trace of
+/// 50 M events is about 6 GB, beyond what a viewer opens): `profiler convert` makes them from the
+/// streamed file, a part at a time if need be.
+#[cfg(feature = "stream")]
+const MAX_DERIVED_EVENTS: u64 = 50_000_000;
 
 /// The thread that drains the rings every [`Config::collect_interval`] until its guard ends.
 #[derive(Debug)]
@@ -528,14 +656,100 @@ struct BackgroundCollector {
     /// Dropped to stop the thread.
     stop: std::sync::mpsc::Sender<()>,
     thread: std::thread::JoinHandle<()>,
+    /// Whether it streams to the file (and stops through `stream::endings::stop`).
+    streaming: bool,
+}
+
+/// The streaming collector: writes what the rings hold every interval until stopped; on a
+/// signal, completes the file and lets the signal take its course.
+#[cfg(feature = "stream")]
+fn stream_loop(interval: Duration) {
+    use stream::endings::{self, Wake};
+    loop {
+        match endings::wait(interval) {
+            Wake::Timeout => {
+                stream::collect();
+            }
+            Wake::Stop => return,
+            Wake::Signal(sig) => {
+                if endings::ends_process(sig) {
+                    if let Some(report) = stream::finish() {
+                        print_stream_report(&report, Some(endings::signal_name(sig)));
+                    }
+                    endings::reraise(sig);
+                } else {
+                    stream::checkpoint();
+                }
+            }
+        }
+    }
+}
+
+/// Whether the guard keeps quiet, for the messages of the exit hooks.
+#[cfg(feature = "stream")]
+static STREAM_QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// What the guard says of the streamed file at exit.
+#[cfg(feature = "stream")]
+fn stream_note(report: &stream::Report) -> String {
+    match &report.error {
+        Some(e) => format!(
+            "profiler: writing {} failed ({e}): {} events not written; it holds what came before",
+            report.path.display(),
+            report.unwritten
+        ),
+        None => format!(
+            "profiler: wrote {} ({} events streamed, {} bytes)",
+            report.path.display(),
+            report.written.events,
+            report.written.file_bytes
+        ),
+    }
+}
+
+/// What a stream completed outside the guard (a signal, `process::exit`) says on stderr.
+#[cfg(feature = "stream")]
+fn print_stream_report(report: &stream::Report, cause: Option<&str>) {
+    if let Some(e) = &report.error {
+        eprintln!(
+            "profiler: writing {} failed ({e}): {} events not written",
+            report.path.display(),
+            report.unwritten
+        );
+    } else if !STREAM_QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        let cause = cause.map_or(String::new(), |c| format!(" at {c}"));
+        eprintln!(
+            "profiler: completed {}{cause} ({} events)",
+            report.path.display(),
+            report.written.events
+        );
+    }
+}
+
+/// The `atexit` hook: `process::exit` (or a return from `main` that skipped the guard) completes
+/// the streamed file. Never unwinds.
+#[cfg(feature = "stream")]
+pub(crate) fn stream_exit_hook() {
+    let _ = std::panic::catch_unwind(|| {
+        if stream::is_active() {
+            if let Some(report) = stream::finish() {
+                print_stream_report(&report, Some("exit"));
+            }
+        }
+    });
 }
 
 impl BackgroundCollector {
-    fn start(interval: Duration) -> Option<Self> {
+    fn start(interval: Duration, streaming: bool) -> Option<Self> {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let spawned = std::thread::Builder::new()
             .name("profiler-collector".into())
             .spawn(move || {
+                #[cfg(feature = "stream")]
+                if streaming {
+                    return stream_loop(interval);
+                }
+                let _ = streaming;
                 // Wakes every interval until the sender is dropped (or sends).
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(interval)
@@ -544,7 +758,11 @@ impl BackgroundCollector {
                 }
             });
         match spawned {
-            Ok(thread) => Some(BackgroundCollector { stop, thread }),
+            Ok(thread) => Some(BackgroundCollector {
+                stop,
+                thread,
+                streaming,
+            }),
             Err(e) => {
                 eprintln!(
                     "profiler: no background collector ({e}); events stay in the rings until the flush"
@@ -555,6 +773,10 @@ impl BackgroundCollector {
     }
 
     fn stop(self) {
+        #[cfg(feature = "stream")]
+        if self.streaming {
+            stream::endings::stop();
+        }
         drop(self.stop);
         // The thread only drains; it cannot panic short of a bug, and then the flush still works.
         let _ = self.thread.join();
@@ -603,7 +825,47 @@ impl ProfilerGuard {
         if let Some(collector) = self.collector.take() {
             collector.stop();
         }
-        export::ExportFilesError::collect(write_files(&flush(), self.config.files()))
+        let (profile, _) = self.final_profile();
+        export::ExportFilesError::collect(write_files(&profile, self.config.files()))
+    }
+
+    /// The run's profile at its end: with streaming, the completed file read back (what the
+    /// other formats are made from); without, the flush.
+    fn final_profile(&self) -> (Profile, Option<String>) {
+        #[cfg(feature = "stream")]
+        if self.streaming {
+            if let Some(report) = stream::finish() {
+                let mut note = stream_note(&report);
+                let mut profile = None;
+                if !self.config.formats.is_empty() {
+                    if report.written.events > MAX_DERIVED_EVENTS {
+                        note.push_str(&format!(
+                            "\nprofiler: {} events streamed: too many to write the other formats at \
+                             exit; make them with `profiler convert {} OUT`",
+                            report.written.events,
+                            report.path.display()
+                        ));
+                    } else {
+                        match std::fs::File::open(&report.path)
+                            .map_err(|e| e.to_string())
+                            .and_then(|f| {
+                                import::read_perfetto(f, u64::MAX).map_err(|e| e.to_string())
+                            }) {
+                            Ok(p) => profile = Some(p),
+                            Err(e) => note.push_str(&format!(
+                                "\nprofiler: cannot read back {}: {e}",
+                                report.path.display()
+                            )),
+                        }
+                    }
+                }
+                // Whatever the rings still hold (nothing, short of a thread that recorded after
+                // the last drain) goes to the flush.
+                let flushed = flush();
+                return (profile.unwrap_or(flushed), Some(note));
+            }
+        }
+        (flush(), None)
     }
 
     /// The configuration in force (after the environment was applied).
@@ -622,7 +884,12 @@ impl Drop for ProfilerGuard {
         if let Some(collector) = collector {
             collector.stop();
         }
-        let profile = flush();
+        let (profile, stream_note) = self.final_profile();
+        if let Some(note) = stream_note.filter(|n| !n.is_empty()) {
+            if !self.config.quiet || note.contains("failed") || note.contains("cannot") {
+                eprintln!("{note}");
+            }
+        }
         let files = write_files(&profile, self.config.files());
         // At program exit there is no caller left to return the paths or the errors to: this is
         // the one place the library prints, in one block.

@@ -193,6 +193,109 @@ pub fn drain() -> usize {
     moved
 }
 
+/// One thread's events handed to a [`StreamSink`] at a drain.
+#[derive(Debug)]
+pub(crate) struct ThreadBatch<'a> {
+    /// The profiler's thread id.
+    pub(crate) tid: u32,
+    /// The thread's name.
+    pub(crate) name: &'a str,
+    /// What the thread recorded since the last drain, oldest first.
+    pub(crate) events: &'a Drained<Event>,
+    /// Events its ring dropped since the thread started (cumulative).
+    pub(crate) dropped_total: u64,
+    /// The thread had exited before this drain: these are its last events.
+    pub(crate) exited: bool,
+}
+
+/// Where [`drain_to`] hands what it takes: the streaming writer, a layer above.
+pub(crate) trait StreamSink {
+    /// One thread's new events, with the converter of this drain (ticks to ns since the epoch)
+    /// and the latest time any of them can have (ns).
+    fn thread(&mut self, batch: &ThreadBatch<'_>, converter: &mut clock::Converter, limit_ns: u64);
+    /// Async ends that did not fit in their thread's ring, with their ids.
+    fn spilled(&mut self, events: &[(Event, u64)], converter: &mut clock::Converter, limit_ns: u64);
+}
+
+/// The clock's calibration so far: ticks per second (1e9 for the monotonic clock).
+pub(crate) fn clock_info() -> ClockInfo {
+    let c = collector();
+    ClockInfo {
+        kind: clock::kind(),
+        ticks_per_second: c.timebase.as_ref().map_or(1e9, Timebase::ticks_per_second),
+    }
+}
+
+/// Events lost outside the rings (a thread that could not get one) since the process started.
+pub(crate) fn lost_events_total() -> u64 {
+    recorder::lost_events()
+}
+
+/// Drains every ring and hands each thread's events to `sink`, in ring order, converted with
+/// one converter anchored after every ring was taken. With `keep`, the events also stay for the
+/// next [`flush`] (as [`drain`] leaves them); without it, their blocks are recycled at once and
+/// exited threads are released, so that memory stays bounded by the rings however long the run.
+/// Returns the number of events handed over, and the time (ns) every one of them precedes.
+pub(crate) fn drain_to(sink: &mut impl StreamSink, keep: bool) -> (usize, u64) {
+    let mut c = collector();
+    let c = &mut *c;
+    let mut exited = Vec::with_capacity(c.threads.len());
+    let mut taken: Vec<Drained<Event>> = Vec::with_capacity(c.threads.len());
+    let mut moved = 0;
+    for t in &c.threads {
+        // The flag before the ring, so that an exited thread's last events are in this take.
+        exited.push(t.shared.exited.load(Ordering::Acquire));
+        let mut events = Drained::new();
+        moved += t.shared.ring.take(&mut events, &mut c.blocks);
+        taken.push(events);
+    }
+    // After every take: each event taken is older than this anchor.
+    let anchor = clock::anchor();
+    let timebase = c.timebase.get_or_insert_with(|| Timebase::new(anchor));
+    timebase.push(anchor);
+    let limit_ns = timebase.last().ns;
+    let mut converter = timebase.converter();
+    let mut recycled = 0;
+    for ((t, events), &gone) in c.threads.iter_mut().zip(&mut taken).zip(&exited) {
+        sink.thread(
+            &ThreadBatch {
+                tid: t.tid,
+                name: &t.name,
+                events,
+                dropped_total: t.shared.ring.dropped(),
+                exited: gone,
+            },
+            &mut converter,
+            limit_ns,
+        );
+        if keep {
+            t.pending.append(events);
+        } else {
+            recycled += events.recycle(&mut c.blocks);
+        }
+    }
+    if keep {
+        c.pending_events += moved;
+    } else {
+        // Spare blocks for the next drain: as many as this one took.
+        c.blocks.trim(recycled.max(4));
+        let mut index = 0;
+        c.threads.retain(|t| {
+            let gone = exited[index];
+            index += 1;
+            if gone && !t.shared.ring.is_claimed() {
+                threads::release(t.shared);
+            }
+            !gone
+        });
+        let spilled = recorder::take_spilled();
+        if !spilled.is_empty() {
+            sink.spilled(&spilled, &mut converter, limit_ns);
+        }
+    }
+    (moved, limit_ns)
+}
+
 /// Events [`drain`] holds now, not yet merged by a [`flush`].
 pub fn buffered_events() -> usize {
     collector().pending_events
@@ -657,8 +760,10 @@ fn match_async(
 /// from a stamp the table leaves on the site itself (its id and the index in one word): one load
 /// and a compare. The address map behind it answers the first sight of a site in this table, or
 /// a site whose stamp another table (the flight recorder's, building at the same time) replaced.
+#[derive(Debug)]
 pub(crate) struct FunctionTable {
-    index: HashMap<*const FunctionInfo, u32, BuildHasherDefault<AddressHasher>>,
+    /// Keyed by the site's address (a `usize`, so that a table can move between threads).
+    index: HashMap<usize, u32, BuildHasherDefault<AddressHasher>>,
     entries: Vec<FunctionEntry>,
     /// This table's id, unique in the process (1, 2, ...; [`NO_STAMPS`] once they run out).
     id: u64,
@@ -731,6 +836,16 @@ impl FunctionTable {
         index
     }
 
+    /// The number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The entry at `index`.
+    pub(crate) fn entry(&self, index: u32) -> &FunctionEntry {
+        &self.entries[index as usize]
+    }
+
     /// The entries, in index order.
     pub(crate) fn into_entries(self) -> Vec<FunctionEntry> {
         self.entries
@@ -740,7 +855,7 @@ impl FunctionTable {
         let entries = &mut self.entries;
         *self
             .index
-            .entry(std::ptr::from_ref(info))
+            .entry(std::ptr::from_ref(info).addr())
             .or_insert_with(|| {
                 entries.push(FunctionEntry::of_site(info));
                 entries.len() as u32 - 1

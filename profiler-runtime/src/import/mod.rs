@@ -48,7 +48,12 @@
 //! long as consecutive samples keep it at the same place in their stacks.
 
 mod document;
+#[cfg(feature = "stream")]
+mod perfetto;
 mod speedscope;
+
+#[cfg(feature = "stream")]
+pub use perfetto::read_perfetto;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File};
@@ -182,6 +187,19 @@ fn file_kind(file_type: fs::FileType) -> &'static str {
 /// # Ok::<(), profiler_runtime::analyze::report::ReadError>(())
 /// ```
 pub fn read_saved(reader: impl Read, max_bytes: u64) -> Result<SavedFile, ReadError> {
+    let mut reader = std::io::BufReader::new(reader);
+    #[cfg(feature = "stream")]
+    {
+        use std::io::BufRead as _;
+        let first = reader
+            .fill_buf()
+            .map_err(|e| ReadError::new(ReadErrorKind::Io(e)))?
+            .first()
+            .copied();
+        if first.is_some_and(perfetto::is_perfetto_start) {
+            return read_perfetto(reader, max_bytes).map(SavedFile::Timeline);
+        }
+    }
     document::read(reader, max_bytes)
         .map(document::Found::into_saved)
         .map_err(ReadError::new)
