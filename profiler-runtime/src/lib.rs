@@ -641,6 +641,7 @@ pub struct ProfilerGuard {
     finished: bool,
     collector: Option<BackgroundCollector>,
     /// Whether this guard streams to `config.stream_path()`.
+    #[cfg_attr(not(feature = "stream"), allow(dead_code))]
     streaming: bool,
 }
 
@@ -657,6 +658,7 @@ struct BackgroundCollector {
     stop: std::sync::mpsc::Sender<()>,
     thread: std::thread::JoinHandle<()>,
     /// Whether it streams to the file (and stops through `stream::endings::stop`).
+    #[cfg_attr(not(feature = "stream"), allow(dead_code))]
     streaming: bool,
 }
 
@@ -689,21 +691,27 @@ fn stream_loop(interval: Duration) {
 #[cfg(feature = "stream")]
 static STREAM_QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// What the guard says of the streamed file at exit.
+/// What a completed stream wrote (nothing without the `stream` feature).
 #[cfg(feature = "stream")]
-fn stream_note(report: &stream::Report) -> String {
-    match &report.error {
-        Some(e) => format!(
-            "profiler: writing {} failed ({e}): {} events not written; it holds what came before",
-            report.path.display(),
-            report.unwritten
-        ),
-        None => format!(
-            "profiler: wrote {} ({} events streamed, {} bytes)",
-            report.path.display(),
-            report.written.events,
-            report.written.file_bytes
-        ),
+type StreamEnd = stream::Report;
+#[cfg(not(feature = "stream"))]
+#[derive(Debug)]
+enum StreamEnd {}
+
+impl StreamEnd {
+    #[cfg(feature = "stream")]
+    fn exit_line(&self) -> exit_report::Streamed<'_> {
+        exit_report::Streamed {
+            path: &self.path,
+            events: self.written.events,
+            bytes: self.written.file_bytes,
+            error: self.error.as_deref().map(|e| (e, self.unwritten)),
+        }
+    }
+
+    #[cfg(not(feature = "stream"))]
+    fn exit_line(&self) -> exit_report::Streamed<'_> {
+        match *self {}
     }
 }
 
@@ -825,47 +833,47 @@ impl ProfilerGuard {
         if let Some(collector) = self.collector.take() {
             collector.stop();
         }
-        let (profile, _) = self.final_profile();
+        let (profile, _, _) = self.final_profile();
         export::ExportFilesError::collect(write_files(&profile, self.config.files()))
     }
 
     /// The run's profile at its end: with streaming, the completed file read back (what the
-    /// other formats are made from); without, the flush.
-    fn final_profile(&self) -> (Profile, Option<String>) {
+    /// other formats are made from); without, the flush. With it, what was streamed, and notes
+    /// on what could not be done.
+    fn final_profile(&self) -> (Profile, Option<StreamEnd>, Vec<String>) {
+        #[cfg_attr(not(feature = "stream"), allow(unused_mut))]
+        let mut notes = Vec::new();
         #[cfg(feature = "stream")]
         if self.streaming {
             if let Some(report) = stream::finish() {
-                let mut note = stream_note(&report);
                 let mut profile = None;
-                if !self.config.formats.is_empty() {
-                    if report.written.events > MAX_DERIVED_EVENTS {
-                        note.push_str(&format!(
-                            "\nprofiler: {} events streamed: too many to write the other formats at \
-                             exit; make them with `profiler convert {} OUT`",
-                            report.written.events,
+                if self.config.formats.is_empty() {
+                } else if report.written.events > MAX_DERIVED_EVENTS {
+                    notes.push(format!(
+                        "{} events streamed: too many to write the other formats at exit; make \
+                         them with `profiler convert {} OUT`",
+                        report.written.events,
+                        report.path.display()
+                    ));
+                } else {
+                    match std::fs::File::open(&report.path)
+                        .map_err(|e| e.to_string())
+                        .and_then(|f| import::read_perfetto(f, u64::MAX).map_err(|e| e.to_string()))
+                    {
+                        Ok(p) => profile = Some(p),
+                        Err(e) => notes.push(format!(
+                            "cannot read back {} for the other formats: {e}",
                             report.path.display()
-                        ));
-                    } else {
-                        match std::fs::File::open(&report.path)
-                            .map_err(|e| e.to_string())
-                            .and_then(|f| {
-                                import::read_perfetto(f, u64::MAX).map_err(|e| e.to_string())
-                            }) {
-                            Ok(p) => profile = Some(p),
-                            Err(e) => note.push_str(&format!(
-                                "\nprofiler: cannot read back {}: {e}",
-                                report.path.display()
-                            )),
-                        }
+                        )),
                     }
                 }
                 // Whatever the rings still hold (nothing, short of a thread that recorded after
                 // the last drain) goes to the flush.
                 let flushed = flush();
-                return (profile.unwrap_or(flushed), Some(note));
+                return (profile.unwrap_or(flushed), Some(report), notes);
             }
         }
-        (flush(), None)
+        (flush(), None, notes)
     }
 
     /// The configuration in force (after the environment was applied).
@@ -884,12 +892,7 @@ impl Drop for ProfilerGuard {
         if let Some(collector) = collector {
             collector.stop();
         }
-        let (profile, stream_note) = self.final_profile();
-        if let Some(note) = stream_note.filter(|n| !n.is_empty()) {
-            if !self.config.quiet || note.contains("failed") || note.contains("cannot") {
-                eprintln!("{note}");
-            }
-        }
+        let (profile, stream_end, notes) = self.final_profile();
         let files = write_files(&profile, self.config.files());
         // At program exit there is no caller left to return the paths or the errors to: this is
         // the one place the library prints, in one block.
@@ -902,6 +905,8 @@ impl Drop for ProfilerGuard {
             buffer_events: buffer_capacity(),
             max_buffered_events: max_buffered_events(),
             quiet: self.config.quiet,
+            streamed: stream_end.as_ref().map(StreamEnd::exit_line),
+            notes: &notes,
         };
         let text = report.to_string();
         if !text.is_empty() {

@@ -145,6 +145,9 @@ fn init_drains_in_the_background() {
         .output(dir.join("run"))
         .formats(&[profiler_runtime::export::Format::ChromeTrace])
         .collect_interval(Some(Duration::from_millis(1)))
+        // In memory: what the collector drains is held for the flush (streamed, it would be in
+        // the file instead, and `buffered_events` would stay 0).
+        .stream(false)
         .init();
     let rounds = 20;
     run_thread("background-drained", move || {

@@ -193,6 +193,7 @@ pub fn drain() -> usize {
     moved
 }
 
+#[cfg(feature = "stream")]
 /// One thread's events handed to a [`StreamSink`] at a drain.
 #[derive(Debug)]
 pub(crate) struct ThreadBatch<'a> {
@@ -204,10 +205,9 @@ pub(crate) struct ThreadBatch<'a> {
     pub(crate) events: &'a Drained<Event>,
     /// Events its ring dropped since the thread started (cumulative).
     pub(crate) dropped_total: u64,
-    /// The thread had exited before this drain: these are its last events.
-    pub(crate) exited: bool,
 }
 
+#[cfg(feature = "stream")]
 /// Where [`drain_to`] hands what it takes: the streaming writer, a layer above.
 pub(crate) trait StreamSink {
     /// One thread's new events, with the converter of this drain (ticks to ns since the epoch)
@@ -217,6 +217,7 @@ pub(crate) trait StreamSink {
     fn spilled(&mut self, events: &[(Event, u64)], converter: &mut clock::Converter, limit_ns: u64);
 }
 
+#[cfg(feature = "stream")]
 /// The clock's calibration so far: ticks per second (1e9 for the monotonic clock).
 pub(crate) fn clock_info() -> ClockInfo {
     let c = collector();
@@ -226,11 +227,13 @@ pub(crate) fn clock_info() -> ClockInfo {
     }
 }
 
+#[cfg(feature = "stream")]
 /// Events lost outside the rings (a thread that could not get one) since the process started.
 pub(crate) fn lost_events_total() -> u64 {
     recorder::lost_events()
 }
 
+#[cfg(feature = "stream")]
 /// Drains every ring and hands each thread's events to `sink`, in ring order, converted with
 /// one converter anchored after every ring was taken. With `keep`, the events also stay for the
 /// next [`flush`] (as [`drain`] leaves them); without it, their blocks are recycled at once and
@@ -256,14 +259,13 @@ pub(crate) fn drain_to(sink: &mut impl StreamSink, keep: bool) -> (usize, u64) {
     let limit_ns = timebase.last().ns;
     let mut converter = timebase.converter();
     let mut recycled = 0;
-    for ((t, events), &gone) in c.threads.iter_mut().zip(&mut taken).zip(&exited) {
+    for (t, events) in c.threads.iter_mut().zip(&mut taken) {
         sink.thread(
             &ThreadBatch {
                 tid: t.tid,
                 name: &t.name,
                 events,
                 dropped_total: t.shared.ring.dropped(),
-                exited: gone,
             },
             &mut converter,
             limit_ns,
@@ -837,11 +839,13 @@ impl FunctionTable {
     }
 
     /// The number of entries.
+    #[cfg(feature = "stream")]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// The entry at `index`.
+    #[cfg(feature = "stream")]
     pub(crate) fn entry(&self, index: u32) -> &FunctionEntry {
         &self.entries[index as usize]
     }

@@ -307,6 +307,7 @@ impl<T: Copy> Drained<T> {
     }
 
     /// Moves `other`'s events after these, leaving `other` empty.
+    #[cfg_attr(not(feature = "stream"), allow(dead_code))]
     pub(crate) fn append(&mut self, other: &mut Drained<T>) {
         self.len += other.len;
         self.chunks.append(&mut other.chunks);

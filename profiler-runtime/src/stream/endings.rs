@@ -29,10 +29,14 @@ pub(crate) enum Wake {
 }
 
 #[cfg(unix)]
-pub(crate) use imp::{ends_process, install_at_exit, install_signals, reraise, signal_name, stop, wait};
+pub(crate) use imp::{
+    ends_process, install_at_exit, install_signals, reraise, signal_name, stop, wait,
+};
 
 #[cfg(not(unix))]
-pub(crate) use fallback::{ends_process, install_at_exit, install_signals, reraise, signal_name, stop, wait};
+pub(crate) use fallback::{
+    ends_process, install_at_exit, install_signals, reraise, signal_name, stop, wait,
+};
 
 #[cfg(unix)]
 #[allow(unsafe_code)]
@@ -93,7 +97,11 @@ mod imp {
         }
     }
 
-    extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    extern "C" fn on_signal(
+        sig: libc::c_int,
+        info: *mut libc::siginfo_t,
+        context: *mut libc::c_void,
+    ) {
         PENDING.store(sig, Ordering::SeqCst);
         poke();
         let Some(i) = SIGNALS.iter().position(|&s| s == sig) else {
@@ -116,13 +124,19 @@ mod imp {
         }
     }
 
+    /// Our handler as `sigaction` holds it.
+    fn handler_address() -> libc::sighandler_t {
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = on_signal;
+        f as *const () as libc::sighandler_t
+    }
+
     /// Installs the handler for SIGINT, SIGTERM and SIGHUP (once; later calls do nothing). A
     /// signal the program ignores stays ignored. Returns whether the wake-up pipe exists.
     pub(crate) fn install_signals() -> bool {
+        static INSTALL: Once = Once::new();
         if !pipe() {
             return false;
         }
-        static INSTALL: Once = Once::new();
         INSTALL.call_once(|| {
             for (i, &sig) in SIGNALS.iter().enumerate() {
                 // SAFETY: all-zero is a valid `sigaction` (no handler, empty mask, no flags).
@@ -135,12 +149,13 @@ mod imp {
                     continue;
                 }
                 if old.sa_sigaction != libc::SIG_DFL {
-                    CHAINED_SIGINFO[i].store(old.sa_flags & libc::SA_SIGINFO != 0, Ordering::Release);
+                    CHAINED_SIGINFO[i]
+                        .store(old.sa_flags & libc::SA_SIGINFO != 0, Ordering::Release);
                     CHAINED[i].store(old.sa_sigaction, Ordering::Release);
                 }
                 // SAFETY: as above.
                 let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-                action.sa_sigaction = on_signal as usize;
+                action.sa_sigaction = handler_address();
                 action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
                 // SAFETY: `sa_mask` is a valid signal set to empty.
                 unsafe { libc::sigemptyset(&raw mut action.sa_mask) };
@@ -204,7 +219,7 @@ mod imp {
         let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
         // SAFETY: a null new action only reads the current one.
         let read = unsafe { libc::sigaction(sig, std::ptr::null(), &raw mut current) };
-        read == 0 && current.sa_sigaction == on_signal as usize
+        read == 0 && current.sa_sigaction == handler_address()
     }
 
     /// Restores `sig`'s default disposition and raises it: the process ends as it would have

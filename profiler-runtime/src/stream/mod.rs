@@ -46,9 +46,6 @@ use crate::collect::{self, build_info};
 use crate::record::registry;
 use writer::{annotation, RunInfo, Value, Writer, Written};
 
-/// The extension of the streamed file, appended to the output prefix.
-pub(crate) const EXTENSION: &str = ".perfetto-trace";
-
 /// The compression level of the streamed batches (deflate, 0-9): level 1 is the fastest, and on
 /// these packets (small, alike) nearly as small as the best.
 const LEVEL: u32 = 1;
@@ -88,16 +85,13 @@ pub(crate) fn start(path: &Path, keep: bool) -> io::Result<()> {
     if let Some(dir) = dir {
         std::fs::create_dir_all(dir)?;
     }
-    // A new file under a temporary name, renamed over the old one: a reader of the previous
-    // run's file keeps it whole.
+    // A new file under a temporary name, renamed over the old one once its opening is on disk:
+    // a disk already full keeps the previous run's file whole, and a reader of that file keeps
+    // it either way.
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".{}.tmp", std::process::id()));
     let tmp = PathBuf::from(tmp);
     let file = File::create(&tmp)?;
-    if let Err(e) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
     let mut writer = Writer::new(file, Some(LEVEL));
     let clock = collect::clock_info();
     let build = crate::BuildInfo::of_this_build();
@@ -120,7 +114,12 @@ pub(crate) fn start(path: &Path, keep: bool) -> io::Result<()> {
         registry::registered_sites().chain(registry::run_time_sites()),
     );
     writer.sync();
-    if let Some(e) = writer.error.take() {
+    let opened = match writer.error.take() {
+        Some(e) => Err(e),
+        None => std::fs::rename(&tmp, path),
+    };
+    if let Err(e) = opened {
+        let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
     *stream() = Some(Active {

@@ -5,20 +5,13 @@
 //! and our reader skips every field it does not know. Perfetto's `oneof`s are written as plain
 //! optional fields of the same numbers, which encode identically.
 //!
-//! The writer never builds a [`Trace`]: a trace file is the concatenation of its packets, each
+//! Nothing builds a whole `Trace`: a trace file is the concatenation of its packets, each
 //! as field 1 of `Trace`, which is what makes a file cut after any packet a valid trace.
 
 // Generated-style message code: every field is documented by its Perfetto name.
-#![allow(missing_docs, clippy::doc_markdown)]
+#![allow(missing_docs, clippy::doc_markdown, clippy::struct_field_names)]
 
-/// A whole trace: `repeated TracePacket packet = 1`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub(crate) struct Trace {
-    #[prost(message, repeated, tag = "1")]
-    pub(crate) packet: Vec<TracePacket>,
-}
-
-/// The field number of each packet in a [`Trace`].
+/// The field number of each packet in a `Trace` (`repeated TracePacket packet = 1`).
 pub(crate) const TRACE_PACKET_FIELD: u32 = 1;
 
 /// `TracePacket.sequence_flags`: incremental state (interning, defaults, the incremental clock)
