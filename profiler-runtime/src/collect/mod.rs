@@ -69,6 +69,8 @@ struct ThreadState {
     carried: Vec<Carried>,
     /// `ring.dropped()` already reported.
     reported_dropped: u64,
+    /// The ring's dropped count when this thread took it (a pooled ring keeps counting).
+    dropped_at_start: u64,
     /// The last timestamp merged, to keep the thread's timeline monotonic.
     last_ns: u64,
     /// When the last flush drained this thread (ns): spans carried from it continue from here.
@@ -138,6 +140,7 @@ fn collector() -> MutexGuard<'static, Collector> {
                 name: thread.name,
                 carried: Vec::new(),
                 reported_dropped: thread.dropped_at_start,
+                dropped_at_start: thread.dropped_at_start,
                 last_ns: start_ns,
                 boundary_ns: start_ns,
                 pending: Drained::new(),
@@ -203,7 +206,7 @@ pub(crate) struct ThreadBatch<'a> {
     pub(crate) name: &'a str,
     /// What the thread recorded since the last drain, oldest first.
     pub(crate) events: &'a Drained<Event>,
-    /// Events its ring dropped since the thread started (cumulative).
+    /// Events its ring dropped since this thread took it (cumulative).
     pub(crate) dropped_total: u64,
 }
 
@@ -265,7 +268,7 @@ pub(crate) fn drain_to(sink: &mut impl StreamSink, keep: bool) -> (usize, u64) {
                 tid: t.tid,
                 name: &t.name,
                 events,
-                dropped_total: t.shared.ring.dropped(),
+                dropped_total: t.shared.ring.dropped().saturating_sub(t.dropped_at_start),
             },
             &mut converter,
             limit_ns,

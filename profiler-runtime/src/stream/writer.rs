@@ -52,10 +52,8 @@ struct Sequence {
     stack: Vec<&'static FunctionInfo>,
     /// An async event waiting for its payload (the id), which may come in the next drain.
     awaiting: Option<(EventKind, &'static FunctionInfo, u64)>,
-    /// The ring's dropped count last written to the counter track.
+    /// The thread's dropped count last written to its counter track.
     dropped_written: u64,
-    /// The dropped count at the sequence's start (a pooled ring keeps counting).
-    dropped_base: Option<u64>,
 }
 
 /// An async lane: a track reused by async spans of one function that do not overlap.
@@ -358,7 +356,6 @@ impl Writer {
                 stack: Vec::new(),
                 awaiting: None,
                 dropped_written: 0,
-                dropped_base: None,
             },
         );
         tid
@@ -422,7 +419,7 @@ impl Writer {
             .flat_map(|r| r.iter())
             .find(|e| e.kind() != EventKind::Payload)
         else {
-            self.write_dropped(batch, limit_ns);
+            self.write_dropped(batch);
             return;
         };
         let first_ns = converter.convert(first.value()).min(limit_ns);
@@ -520,16 +517,15 @@ impl Writer {
         seq.last_ns = last_ns;
         self.written.events += count;
         self.sequences.insert(tid, seq);
-        self.write_dropped(batch, limit_ns);
+        self.write_dropped(batch);
     }
 
     /// The thread's dropped-events counter, when it moved.
-    fn write_dropped(&mut self, batch: &ThreadBatch<'_>, limit_ns: u64) {
+    fn write_dropped(&mut self, batch: &ThreadBatch<'_>) {
         let Some(seq) = self.sequences.get_mut(&batch.tid) else {
             return;
         };
-        let base = *seq.dropped_base.get_or_insert(0);
-        let dropped = batch.dropped_total.saturating_sub(base);
+        let dropped = batch.dropped_total;
         if dropped == seq.dropped_written {
             return;
         }
@@ -537,10 +533,8 @@ impl Writer {
         let first = seq.dropped_written == 0;
         seq.dropped_written = dropped;
         let id = seq.id;
-        // The counter's time: the thread's last timestamp (the incremental clock cannot go back).
-        let ns = seq.last_ns.max(seq.last_ns.min(limit_ns));
-        let delta = ns - seq.last_ns;
-        seq.last_ns = ns;
+        // At the thread's last timestamp (delta 0): its incremental clock cannot go back.
+        let delta = 0;
         if first {
             self.push(&TracePacket {
                 trusted_packet_sequence_id: Some(id),
