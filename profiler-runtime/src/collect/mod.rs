@@ -12,7 +12,7 @@ pub(crate) mod profile;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::collect::profile::{
@@ -181,6 +181,9 @@ fn collector() -> MutexGuard<'static, Collector> {
 /// assert!(profile.span_count() >= 1000);
 /// ```
 pub fn drain() -> usize {
+    if STREAMING.load(Ordering::Acquire) {
+        return 0;
+    }
     let cap = max_buffered_events();
     let mut c = collector();
     let c = &mut *c;
@@ -313,6 +316,12 @@ pub fn buffered_events() -> usize {
 ///
 /// Concurrent flushes are serialised.
 ///
+/// While [`init`](crate::init) streams the run to a file (the default with the `enable`
+/// feature), the rings belong to the stream: `flush` takes nothing from them and returns a
+/// profile with every function and no span (the calls are in the streamed file, which
+/// `import::read_perfetto` reads back), and [`drain`] moves
+/// nothing. `Config::stream(false)` keeps the run in memory for `flush`.
+///
 /// # Examples
 ///
 /// ```
@@ -322,6 +331,9 @@ pub fn buffered_events() -> usize {
 pub fn flush() -> Profile {
     let mut c = collector();
     let c = &mut *c;
+    if STREAMING.load(Ordering::Acquire) {
+        return streamed_elsewhere(c);
+    }
 
     let DrainedAll { exited, boundaries } = drain_all(&mut c.threads, &mut c.blocks);
     c.pending_events = 0;
@@ -424,6 +436,47 @@ pub fn flush() -> Profile {
         epoch_unix_ns: clock::epoch_unix_ns(),
         clock,
         dropped_events: dropped_total + lost,
+        process_name: process_name(),
+        pid: std::process::id(),
+        build: Some(crate::BuildInfo::of_this_build()),
+    }
+}
+
+/// Set while a stream owns the rings: [`flush`] and [`drain`] then take nothing.
+static STREAMING: AtomicBool = AtomicBool::new(false);
+
+/// Hands the rings to a stream (`true`), or back to [`flush`] (`false`).
+#[cfg(feature = "stream")]
+pub(crate) fn set_streaming(on: bool) {
+    STREAMING.store(on, Ordering::Release);
+}
+
+/// The profile a flush returns while a stream owns the rings: every function, no span (the calls
+/// are in the streamed file), the bounds up to now.
+fn streamed_elsewhere(c: &mut Collector) -> Profile {
+    let timebase = c
+        .timebase
+        .get_or_insert_with(|| Timebase::new(clock::anchor()));
+    timebase.push(clock::anchor());
+    let start_ns = c.next_start_ns;
+    let end_ns = timebase.last().ns.max(start_ns);
+    c.next_start_ns = end_ns;
+    let mut functions = FunctionTable::default();
+    for info in registry::registered_sites().chain(registry::run_time_sites()) {
+        functions.index(info);
+    }
+    Profile {
+        functions: functions.entries,
+        threads: Vec::new(),
+        async_spans: Vec::new(),
+        start_ns,
+        end_ns,
+        epoch_unix_ns: clock::epoch_unix_ns(),
+        clock: ClockInfo {
+            kind: clock::kind(),
+            ticks_per_second: timebase.ticks_per_second(),
+        },
+        dropped_events: 0,
         process_name: process_name(),
         pid: std::process::id(),
         build: Some(crate::BuildInfo::of_this_build()),

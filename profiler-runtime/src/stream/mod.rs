@@ -122,6 +122,7 @@ pub(crate) fn start(path: &Path, keep: bool) -> io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
+    collect::set_streaming(!keep);
     *stream() = Some(Active {
         writer,
         path: path.to_owned(),
@@ -185,6 +186,7 @@ pub(crate) fn finish() -> Option<Report> {
         unwritten: active.writer.unwritten,
     };
     active.done = Some(report.clone());
+    collect::set_streaming(false);
     Some(report)
 }
 
