@@ -178,11 +178,16 @@ fn read_varint(input: &mut impl Read, consumed: &mut u64) -> Result<Option<u64>,
             return Ok(Some(value));
         }
     }
-    Err(ReadError::new(ReadErrorKind::Invalid("a varint longer than 10 bytes".into())))
+    Err(ReadError::new(ReadErrorKind::Invalid(
+        "a varint longer than 10 bytes".into(),
+    )))
 }
 
 /// A top-level field's number, wire type and (for length-delimited fields) length.
-fn read_header(input: &mut impl Read, consumed: &mut u64) -> Result<Option<(u32, u8, u64)>, ReadError> {
+fn read_header(
+    input: &mut impl Read,
+    consumed: &mut u64,
+) -> Result<Option<(u32, u8, u64)>, ReadError> {
     let Some(key) = read_varint(input, consumed)? else {
         return Ok(None);
     };
@@ -198,7 +203,10 @@ fn annotation_uint(annotations: &[DebugAnnotation], name: &str) -> Option<u64> {
     annotations
         .iter()
         .find(|a| a.name.as_deref() == Some(name))
-        .and_then(|a| a.uint_value.or(a.int_value.and_then(|v| u64::try_from(v).ok())))
+        .and_then(|a| {
+            a.uint_value
+                .or(a.int_value.and_then(|v| u64::try_from(v).ok()))
+        })
 }
 
 fn annotation_str<'a>(annotations: &'a [DebugAnnotation], name: &str) -> Option<&'a str> {
@@ -333,7 +341,11 @@ impl Rebuild {
     fn define(&mut self, interned: &proto::InternedData) {
         for name in &interned.event_names {
             if let Some(iid) = name.iid {
-                self.definitions.entry(iid).or_default().name.clone_from(&name.name);
+                self.definitions
+                    .entry(iid)
+                    .or_default()
+                    .name
+                    .clone_from(&name.name);
             }
         }
         for location in &interned.source_locations {
@@ -404,7 +416,10 @@ impl Rebuild {
         };
         let track = if let Some(process) = descriptor.process {
             self.process_name = process.process_name.or(self.process_name.take());
-            self.pid = process.pid.and_then(|p| u32::try_from(p).ok()).unwrap_or(self.pid);
+            self.pid = process
+                .pid
+                .and_then(|p| u32::try_from(p).ok())
+                .unwrap_or(self.pid);
             Track::Other
         } else if let Some(thread) = descriptor.thread {
             let tid = thread
@@ -430,14 +445,21 @@ impl Rebuild {
         self.tracks.insert(uuid, track);
     }
 
-    fn event(&mut self, seq_id: u32, track: u64, ns: u64, event: proto::TrackEvent) -> Result<(), ReadError> {
+    fn event(
+        &mut self,
+        seq_id: u32,
+        track: u64,
+        ns: u64,
+        event: proto::TrackEvent,
+    ) -> Result<(), ReadError> {
         let kind = event.r#type.unwrap_or(0);
         if seq_id == PROCESS_SEQUENCE && kind == proto::TYPE_INSTANT {
             match event.name.as_deref() {
                 Some(RUN_EVENT) => self.run_event(ns, &event.debug_annotations),
                 Some(RUN_END_EVENT) => {
                     self.end_ns = Some(ns);
-                    self.dropped_total = annotation_uint(&event.debug_annotations, "dropped_events");
+                    self.dropped_total =
+                        annotation_uint(&event.debug_annotations, "dropped_events");
                     self.ticks_per_second = event
                         .debug_annotations
                         .iter()
@@ -459,7 +481,11 @@ impl Rebuild {
                         return Some(index);
                     }
                 }
-                let name = this.sequences.get(&seq_id).and_then(|s| s.names.get(&iid)).cloned()?;
+                let name = this
+                    .sequences
+                    .get(&seq_id)
+                    .and_then(|s| s.names.get(&iid))
+                    .cloned()?;
                 return Some(this.function_by_name(&name));
             }
             event.name.as_deref().map(|n| this.function_by_name(n))
@@ -491,14 +517,16 @@ impl Rebuild {
                     if let Some(open) = thread.stack.pop() {
                         let span = &mut thread.spans[open.span as usize];
                         span.end_ns = ns.max(span.start_ns);
-                        span.flags.incomplete = annotation_flag(&event.debug_annotations, INCOMPLETE);
+                        span.flags.incomplete =
+                            annotation_flag(&event.debug_annotations, INCOMPLETE);
                     }
                 }
             }
             Some(Track::Dropped { tid }) => {
                 let tid = *tid;
                 if let Some(value) = event.counter_value {
-                    self.threads.entry(tid).or_default().dropped = u64::try_from(value).unwrap_or(0);
+                    self.threads.entry(tid).or_default().dropped =
+                        u64::try_from(value).unwrap_or(0);
                 }
             }
             Some(Track::Async { .. }) => {
@@ -547,9 +575,12 @@ impl Rebuild {
             _ => ClockKind::Monotonic,
         });
         let field = |name| annotation_str(annotations, name).map(str::to_owned);
-        if let (Some(rustc), Some(target), Some(profile), Some(features)) =
-            (field("rustc"), field("target"), field("profile"), field("features"))
-        {
+        if let (Some(rustc), Some(target), Some(profile), Some(features)) = (
+            field("rustc"),
+            field("target"),
+            field("profile"),
+            field("features"),
+        ) {
             self.build = Some(crate::BuildInfo {
                 rustc,
                 target,
@@ -611,7 +642,10 @@ impl Rebuild {
         let thread_dropped = timelines
             .iter()
             .fold(0u64, |n, t| n.saturating_add(t.dropped_events));
-        if timelines.iter().all(|t| t.spans.is_empty()) && async_spans.is_empty() && self.start_ns.is_none() {
+        if timelines.iter().all(|t| t.spans.is_empty())
+            && async_spans.is_empty()
+            && self.start_ns.is_none()
+        {
             return Err(ReadError::new(ReadErrorKind::Invalid(
                 "the Perfetto trace holds no slice on a thread track".into(),
             )));
@@ -630,7 +664,10 @@ impl Rebuild {
                 kind: self.clock_kind.unwrap_or(ClockKind::Monotonic),
                 ticks_per_second: self.ticks_per_second.unwrap_or(1e9),
             },
-            dropped_events: self.dropped_total.unwrap_or(thread_dropped).max(thread_dropped),
+            dropped_events: self
+                .dropped_total
+                .unwrap_or(thread_dropped)
+                .max(thread_dropped),
             process_name: self.process_name.unwrap_or_else(|| "process".to_owned()),
             pid: self.pid,
             build: self.build,

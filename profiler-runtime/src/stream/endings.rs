@@ -29,10 +29,14 @@ pub(crate) enum Wake {
 }
 
 #[cfg(unix)]
-pub(crate) use imp::{ends_process, install_at_exit, install_signals, reraise, signal_name, stop, wait};
+pub(crate) use imp::{
+    ends_process, install_at_exit, install_signals, reraise, signal_name, stop, wait,
+};
 
 #[cfg(not(unix))]
-pub(crate) use fallback::{ends_process, install_at_exit, install_signals, reraise, signal_name, stop, wait};
+pub(crate) use fallback::{
+    ends_process, install_at_exit, install_signals, reraise, signal_name, stop, wait,
+};
 
 #[cfg(unix)]
 #[allow(unsafe_code)]
@@ -93,7 +97,11 @@ mod imp {
         }
     }
 
-    extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    extern "C" fn on_signal(
+        sig: libc::c_int,
+        info: *mut libc::siginfo_t,
+        context: *mut libc::c_void,
+    ) {
         PENDING.store(sig, Ordering::SeqCst);
         poke();
         let Some(i) = SIGNALS.iter().position(|&s| s == sig) else {
@@ -135,7 +143,8 @@ mod imp {
                     continue;
                 }
                 if old.sa_sigaction != libc::SIG_DFL {
-                    CHAINED_SIGINFO[i].store(old.sa_flags & libc::SA_SIGINFO != 0, Ordering::Release);
+                    CHAINED_SIGINFO[i]
+                        .store(old.sa_flags & libc::SA_SIGINFO != 0, Ordering::Release);
                     CHAINED[i].store(old.sa_sigaction, Ordering::Release);
                 }
                 // SAFETY: as above.

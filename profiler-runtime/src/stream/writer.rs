@@ -190,7 +190,11 @@ impl Writer {
 
     /// The process sequence's opening: the process track, the clocks, the run's metadata, and
     /// every function known now.
-    pub(crate) fn begin(&mut self, run: RunInfo, sites: impl IntoIterator<Item = &'static FunctionInfo>) {
+    pub(crate) fn begin(
+        &mut self,
+        run: RunInfo,
+        sites: impl IntoIterator<Item = &'static FunctionInfo>,
+    ) {
         self.push(&TracePacket {
             trusted_packet_sequence_id: Some(PROCESS_SEQUENCE),
             sequence_flags: Some(proto::SEQ_INCREMENTAL_STATE_CLEARED),
@@ -362,7 +366,13 @@ impl Writer {
 
     /// A slice begin or end on the thread's own track, `delta` ns after its last packet.
     #[inline]
-    fn slice_event(buf: &mut Vec<u8>, seq: u32, delta: u64, kind: i32, name: Option<(u64, Option<&str>)>) {
+    fn slice_event(
+        buf: &mut Vec<u8>,
+        seq: u32,
+        delta: u64,
+        kind: i32,
+        name: Option<(u64, Option<&str>)>,
+    ) {
         let packet = TracePacket {
             trusted_packet_sequence_id: Some(seq),
             sequence_flags: Some(proto::SEQ_NEEDS_INCREMENTAL_STATE),
@@ -445,7 +455,13 @@ impl Writer {
                             seq.interned[slot] = true;
                             Some(self.functions.entry(id as u32 - 1).name.as_str())
                         };
-                        Self::slice_event(&mut self.buf, seq.id, delta, proto::TYPE_SLICE_BEGIN, Some((id, name)));
+                        Self::slice_event(
+                            &mut self.buf,
+                            seq.id,
+                            delta,
+                            proto::TYPE_SLICE_BEGIN,
+                            Some((id, name)),
+                        );
                         seq.stack.push(site);
                         last_ns = ns;
                         count += 1;
@@ -455,21 +471,35 @@ impl Writer {
                         match seq.stack.last() {
                             Some(top) if std::ptr::eq(*top, site) => {
                                 seq.stack.pop();
-                                Self::slice_event(&mut self.buf, seq.id, delta, proto::TYPE_SLICE_END, None);
+                                Self::slice_event(
+                                    &mut self.buf,
+                                    seq.id,
+                                    delta,
+                                    proto::TYPE_SLICE_END,
+                                    None,
+                                );
                                 last_ns = ns;
                                 count += 1;
                             }
                             _ => {
                                 // Exits lost above it: close those as incomplete first. An exit
                                 // that matches nothing open (its enter was dropped) is skipped.
-                                if let Some(pos) = seq.stack.iter().rposition(|s| std::ptr::eq(*s, site)) {
+                                if let Some(pos) =
+                                    seq.stack.iter().rposition(|s| std::ptr::eq(*s, site))
+                                {
                                     let mut d = delta;
                                     for _ in pos + 1..seq.stack.len() {
                                         Self::incomplete_end(&mut self.buf, seq.id, d);
                                         d = 0;
                                     }
                                     seq.stack.truncate(pos);
-                                    Self::slice_event(&mut self.buf, seq.id, d, proto::TYPE_SLICE_END, None);
+                                    Self::slice_event(
+                                        &mut self.buf,
+                                        seq.id,
+                                        d,
+                                        proto::TYPE_SLICE_END,
+                                        None,
+                                    );
                                     last_ns = ns;
                                     count += 1;
                                 }
@@ -543,7 +573,14 @@ impl Writer {
     /// An async begin, end or cancel, on the process sequence (absolute time), on a lane track.
     #[cold]
     #[inline(never)]
-    fn async_event(&mut self, kind: EventKind, site: &'static FunctionInfo, id: u64, ns: u64, tid: u32) {
+    fn async_event(
+        &mut self,
+        kind: EventKind,
+        site: &'static FunctionInfo,
+        id: u64,
+        ns: u64,
+        tid: u32,
+    ) {
         if kind == EventKind::AsyncBegin {
             let lane = self.lane_for(site, ns);
             self.lanes[lane].open = Some(id);
