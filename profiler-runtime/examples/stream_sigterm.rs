@@ -42,7 +42,11 @@ fn send_sigterm_to_self() {
 }
 
 fn main() {
-    let out = PathBuf::from(std::env::args().nth(1).expect("usage: stream_sigterm OUTDIR"));
+    let out = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .expect("usage: stream_sigterm OUTDIR"),
+    );
     // The guard is never dropped: SIGTERM ends the run.
     let _profiler = profiler_runtime::Config::new()
         .output(out.join("sigterm"))
