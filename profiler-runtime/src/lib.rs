@@ -660,15 +660,17 @@ struct BackgroundCollector {
     /// Whether it streams to the file (and stops through `stream::endings::stop`).
     #[cfg_attr(not(feature = "stream"), allow(dead_code))]
     streaming: bool,
+    /// Set to stop a streaming collector: its own, as two guards may each have one.
+    stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The streaming collector: writes what the rings hold every interval until stopped; on a
 /// signal, completes the file and lets the signal take its course.
 #[cfg(feature = "stream")]
-fn stream_loop(interval: Duration) {
+fn stream_loop(interval: Duration, stopping: &std::sync::atomic::AtomicBool) {
     use stream::endings::{self, Wake};
     loop {
-        match endings::wait(interval) {
+        match endings::wait(interval, stopping) {
             Wake::Timeout => {
                 stream::collect();
             }
@@ -750,12 +752,15 @@ pub(crate) fn stream_exit_hook() {
 impl BackgroundCollector {
     fn start(interval: Duration, streaming: bool) -> Option<Self> {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        #[cfg(feature = "stream")]
+        let own = std::sync::Arc::clone(&stopping);
         let spawned = std::thread::Builder::new()
             .name("profiler-collector".into())
             .spawn(move || {
                 #[cfg(feature = "stream")]
                 if streaming {
-                    return stream_loop(interval);
+                    return stream_loop(interval, &own);
                 }
                 let _ = streaming;
                 // Wakes every interval until the sender is dropped (or sends).
@@ -770,6 +775,7 @@ impl BackgroundCollector {
                 stop,
                 thread,
                 streaming,
+                stopping,
             }),
             Err(e) => {
                 eprintln!(
@@ -783,7 +789,7 @@ impl BackgroundCollector {
     fn stop(self) {
         #[cfg(feature = "stream")]
         if self.streaming {
-            stream::endings::stop();
+            stream::endings::stop(&self.stopping);
         }
         drop(self.stop);
         // The thread only drains; it cannot panic short of a bug, and then the flush still works.

@@ -22,7 +22,7 @@ use std::time::Duration;
 pub(crate) enum Wake {
     /// The interval passed.
     Timeout,
-    /// The guard asked it to stop.
+    /// Its guard asked it to stop.
     Stop,
     /// One of the handled signals arrived.
     Signal(i32),
@@ -54,7 +54,6 @@ mod imp {
     static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
     /// The last signal received and not yet handled (0: none).
     static PENDING: AtomicI32 = AtomicI32::new(0);
-    static STOP: AtomicBool = AtomicBool::new(false);
     /// Per entry of `SIGNALS`: the program's own handler (a `sa_handler` or `sa_sigaction`
     /// address) to call after ours, 0 for none; and whether it wants `siginfo`.
     static CHAINED: [AtomicUsize; 3] = [const { AtomicUsize::new(0) }; 3];
@@ -168,10 +167,13 @@ mod imp {
         true
     }
 
-    /// Waits for a signal, a stop or the interval.
-    pub(crate) fn wait(interval: Duration) -> Wake {
+    /// Waits for a signal, a stop of this collector (`stopping`, set by [`stop`]) or the
+    /// interval. Each collector has its own flag: while two guards stream (the second records
+    /// into the first one's file), a stop is for one collector, and the other may be the one that
+    /// empties the pipe, so the flag is checked after every wake, a timeout included.
+    pub(crate) fn wait(interval: Duration, stopping: &AtomicBool) -> Wake {
         pipe();
-        if STOP.swap(false, Ordering::AcqRel) {
+        if stopping.load(Ordering::Acquire) {
             return Wake::Stop;
         }
         let fd = READ_FD.load(Ordering::Acquire);
@@ -193,15 +195,15 @@ mod imp {
             }
         }
         match PENDING.swap(0, Ordering::AcqRel) {
-            0 if STOP.swap(false, Ordering::AcqRel) => Wake::Stop,
+            0 if stopping.load(Ordering::Acquire) => Wake::Stop,
             0 => Wake::Timeout,
             sig => Wake::Signal(sig),
         }
     }
 
-    /// Asks the collector to stop, waking it.
-    pub(crate) fn stop() {
-        STOP.store(true, Ordering::Release);
+    /// Asks the collector waiting with `stopping` to stop, waking it.
+    pub(crate) fn stop(stopping: &AtomicBool) {
+        stopping.store(true, Ordering::Release);
         poke();
     }
 
@@ -265,17 +267,15 @@ mod fallback {
     use super::{Duration, Wake};
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    static STOP: AtomicBool = AtomicBool::new(false);
-
     pub(crate) fn install_signals() -> bool {
         false
     }
     pub(crate) fn install_at_exit() {}
-    pub(crate) fn wait(interval: Duration) -> Wake {
+    pub(crate) fn wait(interval: Duration, stopping: &AtomicBool) -> Wake {
         let step = interval.min(Duration::from_millis(5));
         let mut waited = Duration::ZERO;
         while waited < interval {
-            if STOP.swap(false, Ordering::AcqRel) {
+            if stopping.load(Ordering::Acquire) {
                 return Wake::Stop;
             }
             std::thread::sleep(step);
@@ -283,8 +283,8 @@ mod fallback {
         }
         Wake::Timeout
     }
-    pub(crate) fn stop() {
-        STOP.store(true, Ordering::Release);
+    pub(crate) fn stop(stopping: &AtomicBool) {
+        stopping.store(true, Ordering::Release);
     }
     pub(crate) fn ends_process(_sig: i32) -> bool {
         false
