@@ -261,6 +261,18 @@ pub struct Config {
     signals: bool,
 }
 
+/// What [`Config::init`] did about streaming.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StreamStart {
+    /// This guard streams: it completes the file when it ends.
+    Owned,
+    /// Another guard's stream was open: this guard's calls go to it.
+    #[cfg_attr(not(feature = "stream"), allow(dead_code))]
+    Joined,
+    /// No streaming: the run stays in memory.
+    No,
+}
+
 /// Where the streamed trace goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Stream {
@@ -354,6 +366,8 @@ impl Config {
     /// `SIGKILL` loses at most the last collect interval. The formats of
     /// [`formats`](Self::formats) are still written at a clean exit, converted from the stream.
     /// Off, the run is kept in memory until the flush, as [`flush`] returns it.
+    /// One stream per process: a guard made while another guard's stream is open does not stream
+    /// (its calls go to the open stream, and its own files hold no spans).
     /// `PROFILER_STREAM` overrides it: `0`/`off` turns it off, `1`/`on` on, anything else is the
     /// path of the file. Streaming needs the background collector: with
     /// [`collect_interval`](Self::collect_interval) `None` it uses the default interval.
@@ -485,17 +499,25 @@ impl Config {
         } else {
             disable();
         }
-        let streaming = self.start_stream();
+        let stream = self.start_stream();
+        let streaming = stream == StreamStart::Owned;
         // With profiling compiled out nothing records, so there is nothing to drain. Streaming
-        // needs the collector whatever the interval setting.
-        let interval = if streaming {
-            Some(self.collect_interval.unwrap_or(DEFAULT_COLLECT_INTERVAL))
-        } else {
-            self.collect_interval
+        // needs the collector whatever the interval setting; a guard whose calls go to another
+        // guard's stream leaves the draining to that guard's collector.
+        let interval = match stream {
+            StreamStart::Owned => Some(self.collect_interval.unwrap_or(DEFAULT_COLLECT_INTERVAL)),
+            StreamStart::Joined => None,
+            StreamStart::No => self.collect_interval,
         };
         let collector = interval
             .filter(|_| cfg!(feature = "enable"))
             .and_then(|i| BackgroundCollector::start(i, streaming));
+        // The signals are handled only once a collector is there to complete the file: a handler
+        // with no collector would swallow Ctrl-C.
+        #[cfg(feature = "stream")]
+        if streaming && collector.is_some() && self.signals {
+            stream::endings::install_signals();
+        }
         ProfilerGuard {
             config: self,
             finished: false,
@@ -507,37 +529,35 @@ impl Config {
     /// Opens the streamed file, if streaming, with its exit and signal hooks. A file that cannot
     /// be created is reported and the run is kept in memory instead.
     #[cfg(feature = "stream")]
-    fn start_stream(&self) -> bool {
+    fn start_stream(&self) -> StreamStart {
         let Some(path) = self.stream_path() else {
-            return false;
+            return StreamStart::No;
         };
         stream::reset();
         if stream::is_active() {
-            // Another guard's stream is open: this one records into it.
-            return true;
+            // Another guard's stream is open: one stream per process, and this guard's calls go
+            // to it (its own files then hold no spans).
+            return StreamStart::Joined;
         }
         match stream::start(&path, false) {
             Ok(()) => {
                 stream::endings::install_at_exit();
-                if self.signals {
-                    stream::endings::install_signals();
-                }
                 STREAM_QUIET.store(self.quiet, std::sync::atomic::Ordering::Relaxed);
-                true
+                StreamStart::Owned
             }
             Err(e) => {
                 eprintln!(
                     "profiler: cannot stream to {}: {e}; keeping the run in memory until the flush",
                     path.display()
                 );
-                false
+                StreamStart::No
             }
         }
     }
 
     #[cfg(not(feature = "stream"))]
-    fn start_stream(&self) -> bool {
-        false
+    fn start_stream(&self) -> StreamStart {
+        StreamStart::No
     }
 
     /// The files this configuration writes, one per format.
@@ -661,6 +681,7 @@ struct BackgroundCollector {
     #[cfg_attr(not(feature = "stream"), allow(dead_code))]
     streaming: bool,
     /// Set to stop a streaming collector: its own, as two guards may each have one.
+    #[cfg_attr(not(feature = "stream"), allow(dead_code))]
     stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 

@@ -70,6 +70,7 @@ struct ThreadState {
     /// `ring.dropped()` already reported.
     reported_dropped: u64,
     /// The ring's dropped count when this thread took it (a pooled ring keeps counting).
+    #[cfg_attr(not(feature = "stream"), allow(dead_code))]
     dropped_at_start: u64,
     /// The last timestamp merged, to keep the thread's timeline monotonic.
     last_ns: u64,

@@ -11,7 +11,9 @@
 //! is valid at every packet boundary, so a file cut anywhere loads everything before the cut.
 //! Packets are gathered into batches of at most 256 KiB, and each batch is written, deflate
 //! (zlib) compressed, as one `compressed_packets` packet: at least once per collect interval, so
-//! an `abort` or `SIGKILL` loses at most the last interval.
+//! an `abort` or `SIGKILL` loses at most the last interval, as long as the collector keeps up
+//! (it has no priority over the threads it drains: when they record faster than it writes, it
+//! lags by up to a ring's worth of events, and rings that fill drop calls, counted).
 //!
 //! Inside, in the order written:
 //! - Sequence 1 (the process): the process track (uuid 1: pid, process name); a clock snapshot
