@@ -259,6 +259,7 @@ pub struct Config {
     quiet: bool,
     stream: Stream,
     signals: bool,
+    stream_keep: bool,
 }
 
 /// Where the streamed trace goes.
@@ -293,6 +294,7 @@ impl Config {
             quiet: false,
             stream: Stream::Beside,
             signals: true,
+            stream_keep: false,
         }
     }
 
@@ -367,6 +369,18 @@ impl Config {
     #[must_use]
     pub fn stream_to(mut self, path: impl AsRef<Path>) -> Self {
         self.stream = Stream::To(path.as_ref().to_owned());
+        self
+    }
+
+    /// Streams *and* keeps every drained event in memory, as without streaming, for
+    /// [`flush`]: the stream's check against the in-memory path (tests), or a small run that
+    /// wants both. Memory then grows with the run, which streaming is there to avoid. The guard
+    /// does not flush at its end: the events stay for the caller's `flush()` after
+    /// [`ProfilerGuard::finish`] (or the drop), and the formats are made from the streamed file.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn stream_keep_in_memory(mut self, keep: bool) -> Self {
+        self.stream_keep = keep;
         self
     }
 
@@ -516,7 +530,7 @@ impl Config {
             // Another guard's stream is open: this one records into it.
             return true;
         }
-        match stream::start(&path, false) {
+        match stream::start(&path, self.stream_keep) {
             Ok(()) => {
                 stream::endings::install_at_exit();
                 if self.signals {
@@ -837,7 +851,8 @@ impl ProfilerGuard {
             if let Some(report) = stream::finish() {
                 let mut note = stream_note(&report);
                 let mut profile = None;
-                if !self.config.formats.is_empty() {
+                let keep = self.config.stream_keep;
+                if !self.config.formats.is_empty() || keep {
                     if report.written.events > MAX_DERIVED_EVENTS {
                         note.push_str(&format!(
                             "\nprofiler: {} events streamed: too many to write the other formats at \
@@ -858,6 +873,10 @@ impl ProfilerGuard {
                             )),
                         }
                     }
+                }
+                // Kept in memory: what was streamed stays for the caller's flush.
+                if let (true, Some(profile)) = (keep, profile.take()) {
+                    return (profile, Some(note));
                 }
                 // Whatever the rings still hold (nothing, short of a thread that recorded after
                 // the last drain) goes to the flush.
