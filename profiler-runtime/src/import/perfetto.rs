@@ -15,7 +15,7 @@ use prost::Message as _;
 
 use crate::analyze::report::{ReadError, ReadErrorKind, Report};
 use crate::analyze::stats::kind_name;
-use crate::analyze::stats::StreamingStats;
+use crate::analyze::stats::{FastMap, StreamingStats};
 use crate::collect::profile::{
     AsyncSpan, ClockInfo, FunctionEntry, Profile, Span, SpanFlags, ThreadTimeline,
 };
@@ -50,7 +50,7 @@ struct SequenceState {
     default_clock: Option<u32>,
     default_track: Option<u64>,
     /// Event names interned on this sequence.
-    names: HashMap<u64, String>,
+    names: FastMap<u64, String>,
 }
 
 enum Track {
@@ -118,7 +118,7 @@ pub(crate) trait Visitor {
 /// The visitor of [`read_perfetto`]: every span, in the order they began.
 #[derive(Default)]
 struct Timelines {
-    threads: HashMap<u32, Vec<Span>>,
+    threads: FastMap<u32, Vec<Span>>,
     async_spans: Vec<AsyncSpan>,
 }
 
@@ -178,16 +178,18 @@ struct OpenAsync {
 /// Decodes a trace packet by packet, telling `visitor` what it finds.
 struct Rebuild<V> {
     visitor: V,
-    definitions: HashMap<u64, Definition>,
+    definitions: FastMap<u64, Definition>,
     /// Function index by definition iid (ours) or by name (other tools').
-    by_iid: HashMap<u64, u32>,
+    by_iid: FastMap<u64, u32>,
     by_name: HashMap<String, u32>,
     functions: Vec<FunctionEntry>,
-    sequences: HashMap<u32, SequenceState>,
-    tracks: HashMap<u64, Track>,
-    threads: HashMap<u32, ThreadState>,
-    async_open: HashMap<u64, OpenAsync>,
+    sequences: FastMap<u32, SequenceState>,
+    tracks: FastMap<u64, Track>,
+    threads: FastMap<u32, ThreadState>,
+    async_open: FastMap<u64, OpenAsync>,
     async_ended: u64,
+    /// The buffer a compressed batch is inflated into, kept for the next.
+    inflated: Vec<u8>,
     process_name: Option<String>,
     pid: u32,
     start_ns: Option<u64>,
@@ -287,15 +289,16 @@ pub(crate) fn decode<V: Visitor>(
     let mut input = io::BufReader::with_capacity(1 << 16, reader.take(max_bytes.saturating_add(1)));
     let mut rebuild = Rebuild {
         visitor,
-        definitions: HashMap::new(),
-        by_iid: HashMap::new(),
+        definitions: FastMap::default(),
+        by_iid: FastMap::default(),
         by_name: HashMap::new(),
         functions: Vec::new(),
-        sequences: HashMap::new(),
-        tracks: HashMap::new(),
-        threads: HashMap::new(),
-        async_open: HashMap::new(),
+        sequences: FastMap::default(),
+        tracks: FastMap::default(),
+        threads: FastMap::default(),
+        async_open: FastMap::default(),
         async_ended: 0,
+        inflated: Vec::new(),
         process_name: None,
         pid: 0,
         start_ns: None,
@@ -336,7 +339,7 @@ pub(crate) fn decode<V: Visitor>(
             continue;
         }
         match TracePacket::decode(&packet_bytes[..]) {
-            Ok(packet) => rebuild.packet(packet)?,
+            Ok(packet) => rebuild.packet(&packet)?,
             Err(_) if rebuild.packets == 0 => return Err(not_perfetto()),
             Err(e) => {
                 return Err(ReadError::new(ReadErrorKind::Invalid(format!(
@@ -418,10 +421,10 @@ fn annotation_flag(annotations: &[DebugAnnotation], name: &str) -> bool {
 }
 
 impl<V: Visitor> Rebuild<V> {
-    fn packet(&mut self, packet: TracePacket) -> Result<(), ReadError> {
+    fn packet(&mut self, packet: &TracePacket) -> Result<(), ReadError> {
         self.packets += 1;
-        if let Some(compressed) = packet.compressed_packets {
-            return self.compressed(&compressed);
+        if let Some(compressed) = &packet.compressed_packets {
+            return self.compressed(compressed);
         }
         let seq_id = packet.trusted_packet_sequence_id.unwrap_or(0);
         if packet.sequence_flags.unwrap_or(0) & proto::SEQ_INCREMENTAL_STATE_CLEARED != 0 {
@@ -476,10 +479,10 @@ impl<V: Visitor> Rebuild<V> {
             _ => ts,
         });
         let default_track = seq.default_track;
-        if let Some(descriptor) = packet.track_descriptor {
-            self.track(descriptor);
+        if let Some(descriptor) = &packet.track_descriptor {
+            self.track(descriptor.clone());
         }
-        if let (Some(event), Some(ns)) = (packet.track_event, ns) {
+        if let (Some(event), Some(ns)) = (&packet.track_event, ns) {
             let track = event.track_uuid.or(default_track).unwrap_or(0);
             self.event(seq_id, track, ns, event)?;
         }
@@ -487,9 +490,20 @@ impl<V: Visitor> Rebuild<V> {
     }
 
     fn compressed(&mut self, compressed: &[u8]) -> Result<(), ReadError> {
-        let mut inflated = Vec::with_capacity(compressed.len() * 4);
+        let mut inflated = std::mem::take(&mut self.inflated);
+        inflated.clear();
+        let result = self.inflate_and_decode(compressed, &mut inflated);
+        self.inflated = inflated;
+        result
+    }
+
+    fn inflate_and_decode(
+        &mut self,
+        compressed: &[u8],
+        inflated: &mut Vec<u8>,
+    ) -> Result<(), ReadError> {
         if flate2::read::ZlibDecoder::new(compressed)
-            .read_to_end(&mut inflated)
+            .read_to_end(inflated)
             .is_err()
         {
             // A batch cut inside: what inflated before the damage is kept, packet by packet.
@@ -504,6 +518,7 @@ impl<V: Visitor> Rebuild<V> {
             }
         }
         let mut rest = &inflated[..];
+        let mut packet = TracePacket::default();
         while !rest.is_empty() {
             let Ok(key) = prost::encoding::decode_varint(&mut rest) else {
                 break;
@@ -522,10 +537,12 @@ impl<V: Visitor> Rebuild<V> {
             }
             let (body, tail) = rest.split_at(len);
             if key >> 3 == u64::from(proto::TRACE_PACKET_FIELD) {
-                let packet = TracePacket::decode(body).map_err(|e| {
+                // One packet decoded in place after another: no large value moved per event.
+                packet.clear();
+                packet.merge(body).map_err(|e| {
                     ReadError::new(ReadErrorKind::Invalid(format!("compressed packet: {e}")))
                 })?;
-                self.packet(packet)?;
+                self.packet(&packet)?;
             }
             rest = tail;
             rest.advance(0);
@@ -645,7 +662,7 @@ impl<V: Visitor> Rebuild<V> {
         seq_id: u32,
         track: u64,
         ns: u64,
-        event: proto::TrackEvent,
+        event: &proto::TrackEvent,
     ) -> Result<(), ReadError> {
         let kind = event.r#type.unwrap_or(0);
         if seq_id == PROCESS_SEQUENCE && kind == proto::TYPE_INSTANT {
