@@ -977,6 +977,13 @@ pub mod __private {
     pub use crate::record::registry::{FunctionInfo, FunctionKind, Registration};
     pub use inventory;
 
+    /// The streamed file's totals so far, or at its completion (benchmarks): events written,
+    /// bytes in the file, events dropped. `None` when no stream was started.
+    #[cfg(feature = "stream")]
+    pub fn stream_totals() -> Option<(u64, u64, u64)> {
+        crate::stream::totals()
+    }
+
     /// The checks of `profile_scope!`'s name, at compile time on both sides of the `enable`
     /// feature: a `&str` (a number does not type-check), not empty.
     pub const fn scope_name(name: &'static str) -> &'static str {
