@@ -14,7 +14,8 @@
 //! 5. The file of step 2 converted to a Chrome JSON trace (read back into a `Profile`, then
 //!    written), and summarised as a stream.
 //!
-//! Usage: `stream_throughput [--file F] [--events N] [--long-events N] [--long-rate N] [--keep]`.
+//! Usage: `stream_throughput [--file F] [--events N] [--long-events N] [--long-rate N] [--skip-rates]
+//! [--keep]`.
 
 use std::hint::black_box;
 use std::io::{BufWriter, Write};
@@ -33,6 +34,7 @@ struct Options {
     long_events: u64,
     long_rate: u64,
     keep: bool,
+    skip_rates: bool,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -42,6 +44,7 @@ fn parse_options() -> Result<Options, String> {
         long_events: 100_000_000,
         long_rate: 5_000_000,
         keep: false,
+        skip_rates: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -60,6 +63,7 @@ fn parse_options() -> Result<Options, String> {
             }
             "--long-rate" => options.long_rate = number("--long-rate", value("--long-rate")?)?,
             "--keep" => options.keep = true,
+            "--skip-rates" => options.skip_rates = true,
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
@@ -107,8 +111,18 @@ fn stream_run(
         .init();
     let start = Instant::now();
     work();
-    // Two intervals: the collector drains what is left in the rings.
-    std::thread::sleep(Duration::from_millis(3 * interval_ms));
+    // Until the collector has written what the rings held (the count stops moving for five
+    // intervals): what the guard's last drain writes is done on this thread, not counted.
+    let mut last = (u64::MAX, 0);
+    while last.1 < 5 {
+        std::thread::sleep(Duration::from_millis(interval_ms));
+        let now = profiler_runtime::__private::stream_totals().map_or(0, |t| t.0);
+        last = if now == last.0 {
+            (now, last.1 + 1)
+        } else {
+            (now, 0)
+        };
+    }
     let collector = thread_cpu("profiler-collector").unwrap_or_default();
     let wall = start.elapsed();
     guard.finish().expect("finish the stream");
@@ -169,7 +183,7 @@ fn main() -> ExitCode {
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     let cpu_file = dir.join("cpu.perfetto-trace");
     for interval in [10, 1] {
-        profiler_runtime::set_buffer_capacity(1 << 22);
+        profiler_runtime::set_buffer_capacity(1 << 24);
         let ((events, bytes, _), cpu, wall) = stream_run(&cpu_file, interval, || {
             record_at(options.events / 2, u64::MAX)
         });
@@ -195,7 +209,7 @@ fn main() -> ExitCode {
     );
     println!("|---:|---:|---:|---:|---:|");
     let rate_file = dir.join("rate.perfetto-trace");
-    for threads in [1u64, 2] {
+    for threads in [1u64, 2].into_iter().filter(|_| !options.skip_rates) {
         for rate in [10_000_000u64, 20_000_000, 40_000_000, 80_000_000, u64::MAX] {
             let per_thread = rate / threads;
             let calls = if rate == u64::MAX {
