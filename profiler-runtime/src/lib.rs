@@ -875,8 +875,10 @@ impl ProfilerGuard {
                     }
                 }
                 // Kept in memory: what was streamed stays for the caller's flush.
-                if let (true, Some(profile)) = (keep, profile.take()) {
-                    return (profile, Some(note));
+                if keep {
+                    if let Some(profile) = profile.take() {
+                        return (profile, Some(note));
+                    }
                 }
                 // Whatever the rings still hold (nothing, short of a thread that recorded after
                 // the last drain) goes to the flush.

@@ -13,6 +13,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use profiler_runtime::analyze::report::Report;
+use profiler_runtime::export::Format;
+use profiler_runtime::import::{load_saved, SavedFile};
 use profiler_runtime::import::{read_perfetto, summarize_perfetto};
 use profiler_runtime::{profile, Config, Profile};
 
@@ -136,9 +138,11 @@ fn workload(calls: u64) {
 /// stay in memory, and the flush is returned.
 fn record_stream(dir: &Path, calls: u64, keep: bool) -> (PathBuf, Option<Profile>) {
     let _ = profiler_runtime::flush();
+    // Without `keep`, a Chrome trace too, made from the stream at the end.
+    let formats: &[Format] = if keep { &[] } else { &[Format::ChromeTrace] };
     let guard = Config::new()
         .output(dir.join("run"))
-        .formats(&[])
+        .formats(formats)
         .quiet(true)
         .signals(false)
         .collect_interval(Some(Duration::from_millis(2)))
@@ -299,6 +303,11 @@ fn a_stream_cut_anywhere_loads_a_consistent_prefix() {
     let (path, _) = record_stream(&dir, 2_000, false);
     let bytes = std::fs::read(&path).unwrap();
     let full = read_perfetto(&bytes[..], u64::MAX).unwrap();
+    // The Chrome trace the guard made from the stream at the end holds its spans.
+    let SavedFile::Timeline(chrome) = load_saved(dir.join("run.trace.json")).unwrap() else {
+        panic!("a Chrome trace has a timeline")
+    };
+    assert_eq!(chrome.span_count(), full.span_count());
     let mut full_keys: HashMap<Key, usize> = HashMap::new();
     for key in keys(&full, false) {
         *full_keys.entry(key).or_default() += 1;
