@@ -259,6 +259,7 @@ pub struct Config {
     quiet: bool,
     stream: Stream,
     signals: bool,
+    stream_keep: bool,
 }
 
 /// What [`Config::init`] did about streaming.
@@ -305,6 +306,7 @@ impl Config {
             quiet: false,
             stream: Stream::Beside,
             signals: true,
+            stream_keep: false,
         }
     }
 
@@ -381,6 +383,18 @@ impl Config {
     #[must_use]
     pub fn stream_to(mut self, path: impl AsRef<Path>) -> Self {
         self.stream = Stream::To(path.as_ref().to_owned());
+        self
+    }
+
+    /// Streams *and* keeps every drained event in memory, as without streaming, for
+    /// [`flush`]: the stream's check against the in-memory path (tests), or a small run that
+    /// wants both. Memory then grows with the run, which streaming is there to avoid. The guard
+    /// does not flush at its end: the events stay for the caller's `flush()` after
+    /// [`ProfilerGuard::finish`] (or the drop), and the formats are made from the streamed file.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn stream_keep_in_memory(mut self, keep: bool) -> Self {
+        self.stream_keep = keep;
         self
     }
 
@@ -539,7 +553,7 @@ impl Config {
             // to it (its own files then hold no spans).
             return StreamStart::Joined;
         }
-        match stream::start(&path, false) {
+        match stream::start(&path, self.stream_keep) {
             Ok(()) => {
                 stream::endings::install_at_exit();
                 STREAM_QUIET.store(self.quiet, std::sync::atomic::Ordering::Relaxed);
@@ -556,6 +570,7 @@ impl Config {
     }
 
     #[cfg(not(feature = "stream"))]
+    #[allow(clippy::unused_self)] // the same signature as the streaming build's
     fn start_stream(&self) -> StreamStart {
         StreamStart::No
     }
@@ -874,7 +889,8 @@ impl ProfilerGuard {
         if self.streaming {
             if let Some(report) = stream::finish() {
                 let mut profile = None;
-                if self.config.formats.is_empty() {
+                let keep = self.config.stream_keep;
+                if self.config.formats.is_empty() && !keep {
                 } else if report.written.events > MAX_DERIVED_EVENTS {
                     notes.push(format!(
                         "{} events streamed: too many to write the other formats at exit; make \
@@ -892,6 +908,12 @@ impl ProfilerGuard {
                             "cannot read back {} for the other formats: {e}",
                             report.path.display()
                         )),
+                    }
+                }
+                // Kept in memory: what was streamed stays for the caller's flush.
+                if keep {
+                    if let Some(profile) = profile.take() {
+                        return (profile, Some(report), notes);
                     }
                 }
                 // Whatever the rings still hold (nothing, short of a thread that recorded after
@@ -989,6 +1011,13 @@ pub mod __private {
     pub use crate::record::recorder::SpanGuard;
     pub use crate::record::registry::{FunctionInfo, FunctionKind, Registration};
     pub use inventory;
+
+    /// The streamed file's totals so far, or at its completion (benchmarks): events written,
+    /// bytes in the file, events dropped. `None` when no stream was started.
+    #[cfg(feature = "stream")]
+    pub fn stream_totals() -> Option<(u64, u64, u64)> {
+        crate::stream::totals()
+    }
 
     /// The checks of `profile_scope!`'s name, at compile time on both sides of the `enable`
     /// feature: a `&str` (a number does not type-check), not empty.

@@ -262,7 +262,12 @@ pub(crate) fn drain_to(sink: &mut impl StreamSink, keep: bool) -> (usize, u64) {
     // After every take: each event taken is older than this anchor.
     let anchor = clock::anchor();
     let timebase = c.timebase.get_or_insert_with(|| Timebase::new(anchor));
-    timebase.push(anchor);
+    if keep {
+        // The events stay for the flush, which converts them with these anchors.
+        timebase.push_keeping(anchor);
+    } else {
+        timebase.push(anchor);
+    }
     let limit_ns = timebase.last().ns;
     let mut converter = timebase.converter();
     let mut recycled = 0;
@@ -329,6 +334,7 @@ pub fn buffered_events() -> usize {
 /// let profile = profiler_runtime::flush();
 /// assert!(profile.validate().is_ok());
 /// ```
+#[allow(clippy::too_many_lines)] // the steps of one flush, numbered in order
 pub fn flush() -> Profile {
     let mut c = collector();
     let c = &mut *c;
@@ -342,7 +348,9 @@ pub fn flush() -> Profile {
     let timebase = c
         .timebase
         .get_or_insert_with(|| Timebase::new(clock::anchor()));
-    timebase.push(clock::anchor());
+    // Every anchor since the events kept by a stream were drained, forgotten once they are
+    // converted (below).
+    timebase.push_keeping(clock::anchor());
     let start_ns = c.next_start_ns;
     let end_ns = timebase.last().ns.max(start_ns);
     let mut converter = timebase.converter();
@@ -423,6 +431,9 @@ pub fn flush() -> Profile {
     let lost = lost_now - c.reported_lost;
     c.reported_lost = lost_now;
     c.next_start_ns = next_start_ns;
+    if let Some(timebase) = c.timebase.as_mut() {
+        timebase.prune();
+    }
     let clock = ClockInfo {
         kind: clock::kind(),
         ticks_per_second: c.timebase.as_ref().map_or(1e9, Timebase::ticks_per_second),

@@ -192,6 +192,16 @@ pub(crate) fn finish() -> Option<Report> {
     Some(report)
 }
 
+/// The stream's totals so far (or at its completion): events written, bytes in the file, events
+/// dropped (rings full, or lost). `None` when no stream was started.
+pub(crate) fn totals() -> Option<(u64, u64, u64)> {
+    let guard = stream();
+    let active = guard.as_ref()?;
+    let written = active.writer.written();
+    let dropped = active.writer.dropped_total() + collect::lost_events_total();
+    Some((written.events, written.file_bytes, dropped))
+}
+
 /// Forgets a completed stream, so that a later `init` may start another.
 pub(crate) fn reset() {
     let mut guard = stream();
