@@ -882,6 +882,7 @@ impl ProfilerGuard {
     /// The run's profile at its end: with streaming, the completed file read back (what the
     /// other formats are made from); without, the flush. With it, what was streamed, and notes
     /// on what could not be done.
+    #[cfg_attr(not(feature = "stream"), allow(clippy::unused_self))]
     fn final_profile(&self) -> (Profile, Option<StreamEnd>, Vec<String>) {
         #[cfg_attr(not(feature = "stream"), allow(unused_mut))]
         let mut notes = Vec::new();

@@ -431,7 +431,7 @@ fn summary_of_a_large_stream_stays_in_bounded_memory() {
     assert_eq!(spans, base_spans * copies, "{text}");
     eprintln!(
         "summary of {} MiB ({spans} spans): {peak_kib} KiB resident at most",
-        copies * base.len() as u64 >> 20
+        (copies * base.len() as u64) >> 20
     );
     assert!(peak_kib < 48 * 1024, "{peak_kib} KiB");
     let _ = std::fs::remove_dir_all(&dir);

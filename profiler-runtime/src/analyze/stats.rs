@@ -22,6 +22,9 @@
 //! - Times that add up past `u64::MAX` nanoseconds (only in files, about 584 years) saturate at
 //!   `u64::MAX` rather than wrap.
 
+// The streaming statistics (`StreamingStats` and its histogram) serve the Perfetto reader only.
+#![cfg_attr(not(feature = "stream"), allow(dead_code))]
+
 use serde::{Deserialize, Serialize};
 
 use crate::collect::profile::Profile;
@@ -279,6 +282,7 @@ fn percentile(sorted: &[u64], p: u64) -> u64 {
 /// of reading a trace. Keys come from the file, so a hostile file can make its own lookups slow,
 /// and nothing else.
 #[derive(Default, Clone, Copy)]
+#[cfg_attr(not(feature = "stream"), allow(dead_code))]
 pub(crate) struct FastHasher(u64);
 
 impl std::hash::Hasher for FastHasher {
@@ -306,6 +310,7 @@ impl std::hash::Hasher for FastHasher {
 }
 
 /// A map with integer keys, hashed by [`FastHasher`].
+#[cfg_attr(not(feature = "stream"), allow(dead_code))]
 pub(crate) type FastMap<K, V> =
     std::collections::HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
 
