@@ -10,7 +10,7 @@ import pathlib, re, sys
 SRC = pathlib.Path(__file__).resolve().parent.parent / "profiler-runtime" / "src"
 # Bottom to top; a module may use its own layer's modules and those below. `atomic_file` is a
 # leaf utility (it uses nothing of the crate) that every layer that writes files may use.
-LAYERS = ["atomic_file", "record", "collect", "analyze", "export", "import", "production", "baseline", "top"]
+LAYERS = ["atomic_file", "record", "collect", "stream", "analyze", "export", "import", "production", "baseline", "top"]
 
 def module_of(path):
     rel = path.relative_to(SRC).with_suffix("")

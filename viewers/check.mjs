@@ -5,6 +5,7 @@
 //   node check.mjs --trace F.trace.json --speedscope F.speedscope.json --out DIR
 //                  [--expect F.expect.json] [--also-trace G.trace.json]... [--web-dist DIR]
 //                  [--chromium PATH] [--only speedscope,perfetto,catapult]
+//                  [--perfetto-trace F.perfetto-trace]...
 //
 // 1. Speedscope: the Speedscope file is validated against the schema shipped in the speedscope
 //    package, then opened in the app (index.html#profileURL=...). Every profile (one per thread)
@@ -27,6 +28,13 @@
 // viewer_fixture example) give the names as the Rust program wrote them, the depth histogram of
 // the merged profile (calls of a nanosecond or more) and the number of async spans; without them
 // the names come from the file and the depths are not checked.
+// 4. Each --perfetto-trace (a native Perfetto trace this crate streamed) is opened in the Perfetto
+//    UI too, with F.perfetto-expect.json beside it (written by the perfetto_expect example: what
+//    our reader, import::read_perfetto, makes of the file): no import error or data loss in
+//    `stats`, the threads and process name, as many slices on thread tracks, the same span names,
+//    the same nesting (slices per depth), no slice left unfinished, the run's start and end
+//    events (the file was completed), and the async spans beside the threads. --trace and
+//    --speedscope may then be left out, to check streamed files alone.
 // A screenshot of each viewer goes to --out. Exit status 1 on any failure, 2 on bad usage.
 
 import fs from 'node:fs';
@@ -45,7 +53,7 @@ function usage(message) {
   console.error(
     'usage: node check.mjs --trace F.trace.json --speedscope F.speedscope.json --out DIR ' +
       '[--expect F.expect.json] [--also-trace G.trace.json]... [--web-dist DIR] [--chromium PATH] ' +
-      '[--only speedscope,perfetto,catapult]',
+      '[--only speedscope,perfetto,catapult] [--perfetto-trace F.perfetto-trace]...',
   );
   process.exit(2);
 }
@@ -57,20 +65,26 @@ function parseArgs(argv) {
     only: VIEWERS.join(','),
   };
   args['also-trace'] = [];
+  args['perfetto-trace'] = [];
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i].replace(/^--/, '');
     if (!argv[i].startsWith('--') || !(key in args || ['trace', 'speedscope', 'out', 'expect'].includes(key))) {
       usage(`unknown argument ${argv[i]}`);
     }
     if (i + 1 >= argv.length) usage(`${argv[i]} needs a value`);
-    if (key === 'also-trace') args[key].push(argv[i + 1]);
+    if (key === 'also-trace' || key === 'perfetto-trace') args[key].push(argv[i + 1]);
     else args[key] = argv[i + 1];
   }
   for (const file of [args.trace, ...args['also-trace']]) {
     // Speedscope picks its importer by file name first: this one must reach the Trace Event one.
     if (file && !file.endsWith('.trace.json')) usage(`${file}: Chrome traces must be named *.trace.json`);
   }
-  for (const required of ['trace', 'speedscope', 'out']) {
+  for (const file of args['perfetto-trace']) {
+    if (!file.endsWith('.perfetto-trace')) usage(`${file}: streamed traces must be named *.perfetto-trace`);
+  }
+  // Streamed files can be checked alone; otherwise the fixture's two files are needed.
+  const alone = args['perfetto-trace'].length > 0 && !args.trace && !args.speedscope && args['also-trace'].length === 0;
+  for (const required of alone ? ['out'] : ['trace', 'speedscope', 'out']) {
     if (!args[required]) usage(`--${required} is required`);
   }
   args.only = args.only.split(',').filter(Boolean);
@@ -498,6 +512,88 @@ async function checkPerfetto(browser, webDist, traceFile, expected, screenshot) 
   }
 }
 
+/**
+ * A native Perfetto trace streamed by profiler-runtime, in the Perfetto UI: it must show what our
+ * reader makes of the file (`expected`, from the perfetto_expect example).
+ */
+async function checkPerfettoNative(browser, webDist, traceFile, expected, screenshot) {
+  const label = `Perfetto UI (${path.basename(traceFile)})`;
+  ensure(fs.existsSync(path.join(webDist, 'index.html')), `${label}: no Perfetto build in ${webDist} (run setup.sh)`);
+  const server = await serve(webDist, { 'trace.perfetto-trace': traceFile });
+  const w = await watchedPage(browser.context, label);
+  try {
+    const page = w.page;
+    await page.goto(`${server.url}/index.html#!/viewer?url=${encodeURIComponent(`${server.url}/files/trace.perfetto-trace`)}`);
+    const state = await waitFor(
+      page,
+      `${label} to load the trace`,
+      () => {
+        const modal = document.querySelector('.pf-modal-dialog');
+        if (modal) return { modal: modal.innerText.slice(0, 2000) };
+        const failure = document.getElementById('app_load_failure');
+        if (failure && getComputedStyle(failure).opacity !== '0') return { modal: failure.innerText.slice(0, 2000) };
+        return window.app && window.app.trace ? { ok: true } : null;
+      },
+      null,
+      120_000,
+    ).then((h) => h.jsonValue());
+    ensure(!state.modal, `${label}: error dialog: ${state.modal}`);
+    ensure(server.requests.includes('/files/trace.perfetto-trace'), `${label}: never fetched the trace`);
+
+    const problems = await perfettoQuery(
+      page,
+      "select name, idx, severity, source, value from stats where value > 0 and severity in ('error', 'data_loss')",
+    );
+    ensure(problems.length === 0, `${label}: the trace processor reports import problems: ${JSON.stringify(problems)}`);
+
+    // Thread 0 is the trace processor's own placeholder ("swapper"), in every trace.
+    const threads = (await perfettoQuery(page, 'select name from thread where name is not null and tid != 0')).map((r) => r.name);
+    ensure(sameSet(threads, expected.threads), `${label}: threads ${show(threads)}, expected ${show(expected.threads)}`);
+    const process = await perfettoQuery(page, 'select name from process where name is not null');
+    ensure(
+      process.some((r) => r.name === expected.processName),
+      `${label}: no process named ${JSON.stringify(expected.processName)} (got ${JSON.stringify(process)})`,
+    );
+    const onThreads = 'track_id in (select id from thread_track)';
+    const [{ n }] = await perfettoQuery(page, `select count(*) as n from slice where ${onThreads}`);
+    ensure(n === expected.spanCount, `${label}: ${n} slices on thread tracks, our reader reads ${expected.spanCount} spans`);
+    const names = (await perfettoQuery(page, `select distinct name from slice where ${onThreads}`)).map((r) => r.name);
+    ensure(sameSet(names, expected.spans), `${label}: slice names ${show(names)}, expected ${show(expected.spans)}`);
+    const rows = await perfettoQuery(page, `select depth, count(*) as n from slice where ${onThreads} and dur > 0 group by depth order by depth`);
+    const depths = rows.map((r) => r.n);
+    ensure(
+      rows.every((r, i) => r.depth === i) && JSON.stringify(depths) === JSON.stringify(expected.depths),
+      `${label}: slices per depth ${JSON.stringify(rows)}, our reader's ${JSON.stringify(expected.depths)}: the nesting differs`,
+    );
+    // A slice whose end the UI never saw has dur -1: the file was cut, or an end was lost.
+    const [{ unfinished }] = await perfettoQuery(page, 'select count(*) as unfinished from slice where dur < 0');
+    ensure(unfinished === 0, `${label}: ${unfinished} slices without an end`);
+    // The run's first and last events: the last one is written only when the file is completed.
+    const marks = await perfettoQuery(page, "select name, count(*) as n from slice where name in ('profiler run', 'profiler run end') group by name order by name");
+    ensure(
+      JSON.stringify(marks) === JSON.stringify([{ name: 'profiler run', n: 1 }, { name: 'profiler run end', n: 1 }]),
+      `${label}: the run's start and end events ${JSON.stringify(marks)}, expected one of each (a completed file)`,
+    );
+    const [{ other }] = await perfettoQuery(
+      page,
+      `select count(*) as other from slice where not ${onThreads} and name not in ('profiler run', 'profiler run end')`,
+    );
+    ensure(other === expected.asyncSpans, `${label}: ${other} slices off the thread tracks, expected ${expected.asyncSpans} async spans`);
+
+    await waitFor(page, `${label} to show the process track`, (p) => document.body.innerText.includes(p), expected.processName, 30_000);
+    await page.waitForTimeout(1500);
+    const track = page.getByText(expected.processName, { exact: false }).last();
+    await track.click({ timeout: 5_000 }).catch(() => {});
+    await page.waitForTimeout(1500);
+    await page.screenshot({ path: screenshot });
+    w.assertNoFailures();
+    return `${threads.length} threads, ${n} slices, names and nesting as our reader reads them, ${other} async spans, completed, no import errors`;
+  } finally {
+    await w.page.close();
+    await server.close();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // catapult (chrome://tracing)
 
@@ -630,13 +726,13 @@ function loadTrace(file, expectFile) {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   fs.mkdirSync(args.out, { recursive: true });
-  const speedscope = readJson(args.speedscope, 'Speedscope file');
+  const speedscope = args.speedscope ? readJson(args.speedscope, 'Speedscope file') : null;
   const expectBeside = (file) => {
     const candidate = file.replace(/\.trace\.json$/, '.expect.json');
     return fs.existsSync(candidate) ? candidate : null;
   };
   const traces = [
-    { ...loadTrace(args.trace, args.expect), prefix: '' },
+    ...(args.trace ? [{ ...loadTrace(args.trace, args.expect), prefix: '' }] : []),
     ...args['also-trace'].map((file) => ({ ...loadTrace(file, expectBeside(file)), prefix: `${path.basename(file, '.trace.json')}-` })),
   ];
 
@@ -652,11 +748,18 @@ async function main() {
     }
   };
 
-  await step('formats', async () => {
-    checkFormats(traces, speedscope);
-    return 'displayTimeUnit ns; Speedscope events sorted and nested';
+  const streamed = args['perfetto-trace'].map((file) => {
+    const expectFile = file.replace(/\.perfetto-trace$/, '.perfetto-expect.json');
+    return { file, expected: readJson(expectFile, 'expectations file'), prefix: `${path.basename(file, '.perfetto-trace')}-` };
   });
-  if (args.only.includes('speedscope')) {
+
+  if (speedscope) {
+    await step('formats', async () => {
+      checkFormats(traces, speedscope);
+      return 'displayTimeUnit ns; Speedscope events sorted and nested';
+    });
+  }
+  if (speedscope && args.only.includes('speedscope')) {
     await step('Speedscope schema', async () => {
       validateSpeedscopeSchema(speedscope);
       return 'file-format-schema.json of the speedscope package';
@@ -668,7 +771,7 @@ async function main() {
   });
   try {
     const speedscopeDir = path.join(HERE, 'node_modules', 'speedscope', 'dist', 'release');
-    if (args.only.includes('speedscope')) {
+    if (speedscope && args.only.includes('speedscope')) {
       const frameNames = speedscope.shared.frames.map((f) => f.name);
       const profiles = speedscope.profiles.map((p) => ({
         name: p.name,
@@ -689,6 +792,13 @@ async function main() {
       }
       if (args.only.includes('catapult')) {
         await step(`catapult trace viewer, ${name}`, () => checkCatapult(browser, args['web-dist'], name, text, expected, path.join(args.out, `${prefix}catapult.png`)));
+      }
+    }
+    if (args.only.includes('perfetto')) {
+      for (const { file, expected, prefix } of streamed) {
+        await step(`Perfetto UI, ${path.basename(file)}`, () =>
+          checkPerfettoNative(browser, args['web-dist'], file, expected, path.join(args.out, `${prefix}perfetto-native.png`)),
+        );
       }
     }
     if (browser.blocked.length) {

@@ -19,6 +19,24 @@ echo "viewers/run: recording the fixtures"
 echo "viewers/run: running the main example (basic_profiling)"
 (cd "$root" && PROFILER_OUTPUT="$out/basic_profiling" \
   cargo run --quiet --release -p profiler-examples --example basic_profiling >"$out/basic_profiling.txt")
+# A streamed run ended by SIGTERM: the signal handler completes sigterm.perfetto-trace, then the
+# signal kills the process (cargo then reports a failure: the status is not what is checked, the
+# line the profiler prints when it completes the file is).
+echo "viewers/run: a streamed run ended by SIGTERM (stream_sigterm)"
+rm -f "$out/sigterm.perfetto-trace"
+(cd "$root" && cargo run --quiet -p profiler-runtime --features enable --example stream_sigterm -- "$out" \
+  2>"$out/sigterm.stderr.txt") || true
+grep -q "profiler: completed .*sigterm.perfetto-trace at SIGTERM" "$out/sigterm.stderr.txt" || {
+  echo "viewers/run: stream_sigterm did not complete its file at SIGTERM:" >&2
+  cat "$out/sigterm.stderr.txt" >&2
+  exit 1
+}
+# What our reader (import::read_perfetto) makes of each streamed file: the Perfetto UI must agree.
+streamed=("$out/basic_profiling.perfetto-trace" "$out/sigterm.perfetto-trace")
+for file in "${streamed[@]}"; do
+  (cd "$root" && cargo run --quiet -p profiler-runtime --features enable --example perfetto_expect -- "$file") \
+    >"${file%.perfetto-trace}.perfetto-expect.json"
+done
 echo "viewers/run: loading them into the viewers"
 # Every wait inside check.mjs has its own timeout; this bounds the whole run as well.
 timeout 900 node "$here/check.mjs" \
@@ -27,4 +45,6 @@ timeout 900 node "$here/check.mjs" \
   --expect "$out/fixture.expect.json" \
   --also-trace "$out/siblings.trace.json" \
   --also-trace "$out/basic_profiling.trace.json" \
+  --perfetto-trace "$out/basic_profiling.perfetto-trace" \
+  --perfetto-trace "$out/sigterm.perfetto-trace" \
   --out "$out"

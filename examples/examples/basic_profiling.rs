@@ -1,8 +1,10 @@
 //! Tutorial 01: profile a real multi-threaded workload and open the result in a viewer.
 //!
 //! Run: `cargo run --release -p profiler-examples --example basic_profiling`
-//! Writes `target/profiles/basic_profiling.trace.json` (Perfetto, chrome://tracing) and
-//! `target/profiles/basic_profiling.speedscope.json` (Speedscope), or under `$PROFILER_OUTPUT`.
+//! Streams `target/profiles/basic_profiling.perfetto-trace` (Perfetto) while it runs, and writes
+//! `target/profiles/basic_profiling.trace.json` (Perfetto, chrome://tracing) and
+//! `target/profiles/basic_profiling.speedscope.json` (Speedscope) at the end, or under
+//! `$PROFILER_OUTPUT`.
 
 use profiler_examples::{logs, output_prefix};
 
@@ -17,10 +19,12 @@ fn main() {
     let report = logs::run_analysis(50_000, 4);
     println!("{report}");
 
-    // 3. Write the files now (rather than at drop) to print where they are.
+    // 3. Write the files now (rather than at drop) to print where they are. The streamed trace
+    //    was written during the run; `finish` completes it and makes the other formats from it.
+    let streamed = profiler.config().stream_path();
     match profiler.finish() {
         Ok(paths) => {
-            for path in paths {
+            for path in streamed.into_iter().chain(paths) {
                 println!("wrote {}", path.display());
             }
         }

@@ -28,6 +28,22 @@ pub(crate) struct ExitReport<'a> {
     pub(crate) max_buffered_events: usize,
     /// Say only what went wrong.
     pub(crate) quiet: bool,
+    /// The streamed trace, when the run streamed one.
+    pub(crate) streamed: Option<Streamed<'a>>,
+    /// Said after the files, whatever `quiet` says (a derived format the guard could not make).
+    pub(crate) notes: &'a [String],
+}
+
+/// What the run streamed to disk.
+#[derive(Debug)]
+pub(crate) struct Streamed<'a> {
+    pub(crate) path: &'a std::path::Path,
+    /// Events written.
+    pub(crate) events: u64,
+    /// Bytes of the file.
+    pub(crate) bytes: u64,
+    /// The write error that stopped the stream, and the events it cost.
+    pub(crate) error: Option<(&'a str, u64)>,
 }
 
 impl fmt::Display for ExitReport<'_> {
@@ -49,6 +65,15 @@ impl fmt::Display for ExitReport<'_> {
                 self.spans, self.threads
             )?;
             writeln!(f, "{}", compiled_out_note())?;
+            if let Some(s) = self.streamed.as_ref().filter(|s| s.error.is_none()) {
+                writeln!(
+                    f,
+                    "profiler: wrote {} ({} events streamed, {} bytes)",
+                    s.path.display(),
+                    s.events,
+                    s.bytes
+                )?;
+            }
             for (path, _) in self.files.iter().filter(|(_, r)| r.is_ok()) {
                 writeln!(f, "profiler: wrote {}", path.display())?;
             }
@@ -56,10 +81,25 @@ impl fmt::Display for ExitReport<'_> {
                 self.write_drop_advice(f)?;
             }
         }
+        if let Some(Streamed {
+            path,
+            error: Some((error, unwritten)),
+            ..
+        }) = &self.streamed
+        {
+            writeln!(
+                f,
+                "profiler: writing {} failed ({error}): {unwritten} events not written; it holds what came before",
+                path.display()
+            )?;
+        }
         for (_, result) in self.files {
             if let Err(e) = result {
                 writeln!(f, "profiler: {e}")?;
             }
+        }
+        for note in self.notes {
+            writeln!(f, "profiler: {note}")?;
         }
         Ok(())
     }
@@ -84,7 +124,12 @@ impl ExitReport<'_> {
             "profiler: buffers were full, so the profile misses {} events (whole calls) and its times are lower bounds; to keep them, raise PROFILER_BUFFER_EVENTS (now {} per thread)",
             self.dropped_events, self.buffer_events
         )?;
-        if self.collected {
+        if self.streamed.is_some() {
+            writeln!(
+                f,
+                ", or let the collector drain more often (PROFILER_COLLECT_INTERVAL_MS, default 10)"
+            )
+        } else if self.collected {
             writeln!(
                 f,
                 " or PROFILER_MAX_BUFFERED_EVENTS (now {})",
@@ -113,6 +158,8 @@ mod tests {
             buffer_events: 1024,
             max_buffered_events: 4096,
             quiet,
+            streamed: None,
+            notes: &[],
         }
         .to_string()
     }

@@ -124,6 +124,8 @@ pub mod export;
 pub mod import;
 pub mod production;
 mod record;
+#[cfg(feature = "stream")]
+mod stream;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -255,6 +257,32 @@ pub struct Config {
     enabled: Option<bool>,
     collect_interval: Option<Duration>,
     quiet: bool,
+    stream: Stream,
+    signals: bool,
+    stream_keep: bool,
+}
+
+/// What [`Config::init`] did about streaming.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StreamStart {
+    /// This guard streams: it completes the file when it ends.
+    Owned,
+    /// Another guard's stream was open: this guard's calls go to it.
+    #[cfg_attr(not(feature = "stream"), allow(dead_code))]
+    Joined,
+    /// No streaming: the run stays in memory.
+    No,
+}
+
+/// Where the streamed trace goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Stream {
+    /// `<output>.perfetto-trace`.
+    Beside,
+    /// A path of its own.
+    To(PathBuf),
+    /// No streaming: the profile stays in memory until the flush.
+    Off,
 }
 
 /// How often the background collector started by [`Config::init`] drains the rings, by default.
@@ -276,6 +304,9 @@ impl Config {
             enabled: None,
             collect_interval: Some(DEFAULT_COLLECT_INTERVAL),
             quiet: false,
+            stream: Stream::Beside,
+            signals: true,
+            stream_keep: false,
         }
     }
 
@@ -328,6 +359,69 @@ impl Config {
     pub fn quiet(mut self, quiet: bool) -> Self {
         self.quiet = quiet;
         self
+    }
+
+    /// Whether the background collector streams what it drains to a native Perfetto trace while
+    /// the program runs (default: on, to `<output>.perfetto-trace`). Streaming keeps memory
+    /// bounded by the rings however long the run, and the file usable however the run ends: a
+    /// clean exit, a panic, `process::exit`, SIGINT, SIGTERM or SIGHUP complete it; an `abort` or
+    /// `SIGKILL` loses at most the last collect interval. The formats of
+    /// [`formats`](Self::formats) are still written at a clean exit, converted from the stream.
+    /// Off, the run is kept in memory until the flush, as [`flush`] returns it.
+    /// One stream per process: a guard made while another guard's stream is open does not stream
+    /// (its calls go to the open stream, and its own files hold no spans).
+    /// `PROFILER_STREAM` overrides it: `0`/`off` turns it off, `1`/`on` on, anything else is the
+    /// path of the file. Streaming needs the background collector: with
+    /// [`collect_interval`](Self::collect_interval) `None` it uses the default interval.
+    #[must_use]
+    pub fn stream(mut self, on: bool) -> Self {
+        self.stream = if on { Stream::Beside } else { Stream::Off };
+        self
+    }
+
+    /// Streams to `path` instead of `<output>.perfetto-trace` (and turns streaming on).
+    #[must_use]
+    pub fn stream_to(mut self, path: impl AsRef<Path>) -> Self {
+        self.stream = Stream::To(path.as_ref().to_owned());
+        self
+    }
+
+    /// Streams *and* keeps every drained event in memory, as without streaming, for
+    /// [`flush`]: the stream's check against the in-memory path (tests), or a small run that
+    /// wants both. Memory then grows with the run, which streaming is there to avoid. The guard
+    /// does not flush at its end: the events stay for the caller's `flush()` after
+    /// [`ProfilerGuard::finish`] (or the drop), and the formats are made from the streamed file.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn stream_keep_in_memory(mut self, keep: bool) -> Self {
+        self.stream_keep = keep;
+        self
+    }
+
+    /// Whether SIGINT, SIGTERM and SIGHUP complete the streamed file before the signal takes its
+    /// ordinary course (default: on). A program that handles these signals itself can opt out
+    /// (a handler installed before [`init`](Self::init) is called after ours anyway, and then the
+    /// program decides whether to end). `PROFILER_SIGNALS=0` overrides it.
+    #[must_use]
+    pub fn signals(mut self, on: bool) -> Self {
+        self.signals = on;
+        self
+    }
+
+    /// The streamed trace's path, `None` when streaming is off (or profiling is compiled out).
+    pub fn stream_path(&self) -> Option<PathBuf> {
+        if !cfg!(feature = "enable") {
+            return None;
+        }
+        match &self.stream {
+            Stream::Off => None,
+            Stream::To(path) => Some(path.clone()),
+            Stream::Beside => {
+                let mut name = self.output.clone().into_os_string();
+                name.push(".perfetto-trace");
+                Some(PathBuf::from(name))
+            }
+        }
     }
 
     /// Applies the configuration and the environment, starts the background collector, and
@@ -385,6 +479,17 @@ impl Config {
         if let Some(quiet) = env_flag("PROFILER_QUIET") {
             self.quiet = quiet;
         }
+        if let Some(value) = std::env::var_os("PROFILER_STREAM").filter(|v| !v.is_empty()) {
+            let text = value.to_string_lossy().trim().to_ascii_lowercase();
+            self.stream = match text.as_str() {
+                "0" | "off" | "false" | "no" => Stream::Off,
+                "1" | "on" | "true" | "yes" => Stream::Beside,
+                _ => Stream::To(PathBuf::from(value)),
+            };
+        }
+        if let Some(signals) = env_flag("PROFILER_SIGNALS") {
+            self.signals = signals;
+        }
         // Last, being the one that can fail: the others are applied whatever becomes of it.
         if let Ok(list) = std::env::var("PROFILER_FORMATS") {
             if let Some(formats) = parse_formats(&list)? {
@@ -408,16 +513,66 @@ impl Config {
         } else {
             disable();
         }
-        // With profiling compiled out nothing records, so there is nothing to drain.
-        let collector = self
-            .collect_interval
+        let stream = self.start_stream();
+        let streaming = stream == StreamStart::Owned;
+        // With profiling compiled out nothing records, so there is nothing to drain. Streaming
+        // needs the collector whatever the interval setting; a guard whose calls go to another
+        // guard's stream leaves the draining to that guard's collector.
+        let interval = match stream {
+            StreamStart::Owned => Some(self.collect_interval.unwrap_or(DEFAULT_COLLECT_INTERVAL)),
+            StreamStart::Joined => None,
+            StreamStart::No => self.collect_interval,
+        };
+        let collector = interval
             .filter(|_| cfg!(feature = "enable"))
-            .and_then(BackgroundCollector::start);
+            .and_then(|i| BackgroundCollector::start(i, streaming));
+        // The signals are handled only once a collector is there to complete the file: a handler
+        // with no collector would swallow Ctrl-C.
+        #[cfg(feature = "stream")]
+        if streaming && collector.is_some() && self.signals {
+            stream::endings::install_signals();
+        }
         ProfilerGuard {
             config: self,
             finished: false,
             collector,
+            streaming,
         }
+    }
+
+    /// Opens the streamed file, if streaming, with its exit and signal hooks. A file that cannot
+    /// be created is reported and the run is kept in memory instead.
+    #[cfg(feature = "stream")]
+    fn start_stream(&self) -> StreamStart {
+        let Some(path) = self.stream_path() else {
+            return StreamStart::No;
+        };
+        stream::reset();
+        if stream::is_active() {
+            // Another guard's stream is open: one stream per process, and this guard's calls go
+            // to it (its own files then hold no spans).
+            return StreamStart::Joined;
+        }
+        match stream::start(&path, self.stream_keep) {
+            Ok(()) => {
+                stream::endings::install_at_exit();
+                STREAM_QUIET.store(self.quiet, std::sync::atomic::Ordering::Relaxed);
+                StreamStart::Owned
+            }
+            Err(e) => {
+                eprintln!(
+                    "profiler: cannot stream to {}: {e}; keeping the run in memory until the flush",
+                    path.display()
+                );
+                StreamStart::No
+            }
+        }
+    }
+
+    #[cfg(not(feature = "stream"))]
+    #[allow(clippy::unused_self)] // the same signature as the streaming build's
+    fn start_stream(&self) -> StreamStart {
+        StreamStart::No
     }
 
     /// The files this configuration writes, one per format.
@@ -520,7 +675,16 @@ pub struct ProfilerGuard {
     config: Config,
     finished: bool,
     collector: Option<BackgroundCollector>,
+    /// Whether this guard streams to `config.stream_path()`.
+    #[cfg_attr(not(feature = "stream"), allow(dead_code))]
+    streaming: bool,
 }
+
+/// Above this many streamed events the guard writes no other format at exit (a Chrome trace of
+/// 50 M events is about 6 GB, beyond what a viewer opens): `profiler convert` makes them from the
+/// streamed file, a part at a time if need be.
+#[cfg(feature = "stream")]
+const MAX_DERIVED_EVENTS: u64 = 50_000_000;
 
 /// The thread that drains the rings every [`Config::collect_interval`] until its guard ends.
 #[derive(Debug)]
@@ -528,14 +692,113 @@ struct BackgroundCollector {
     /// Dropped to stop the thread.
     stop: std::sync::mpsc::Sender<()>,
     thread: std::thread::JoinHandle<()>,
+    /// Whether it streams to the file (and stops through `stream::endings::stop`).
+    #[cfg_attr(not(feature = "stream"), allow(dead_code))]
+    streaming: bool,
+    /// Set to stop a streaming collector: its own, as two guards may each have one.
+    #[cfg_attr(not(feature = "stream"), allow(dead_code))]
+    stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The streaming collector: writes what the rings hold every interval until stopped; on a
+/// signal, completes the file and lets the signal take its course.
+#[cfg(feature = "stream")]
+fn stream_loop(interval: Duration, stopping: &std::sync::atomic::AtomicBool) {
+    use stream::endings::{self, Wake};
+    loop {
+        match endings::wait(interval, stopping) {
+            Wake::Timeout => {
+                stream::collect();
+            }
+            Wake::Stop => return,
+            Wake::Signal(sig) => {
+                if endings::ends_process(sig) {
+                    if let Some(report) = stream::finish() {
+                        print_stream_report(&report, Some(endings::signal_name(sig)));
+                    }
+                    endings::reraise(sig);
+                } else {
+                    stream::checkpoint();
+                }
+            }
+        }
+    }
+}
+
+/// Whether the guard keeps quiet, for the messages of the exit hooks.
+#[cfg(feature = "stream")]
+static STREAM_QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// What a completed stream wrote (nothing without the `stream` feature).
+#[cfg(feature = "stream")]
+type StreamEnd = stream::Report;
+#[cfg(not(feature = "stream"))]
+#[derive(Debug)]
+enum StreamEnd {}
+
+impl StreamEnd {
+    #[cfg(feature = "stream")]
+    fn exit_line(&self) -> exit_report::Streamed<'_> {
+        exit_report::Streamed {
+            path: &self.path,
+            events: self.written.events,
+            bytes: self.written.file_bytes,
+            error: self.error.as_deref().map(|e| (e, self.unwritten)),
+        }
+    }
+
+    #[cfg(not(feature = "stream"))]
+    fn exit_line(&self) -> exit_report::Streamed<'_> {
+        match *self {}
+    }
+}
+
+/// What a stream completed outside the guard (a signal, `process::exit`) says on stderr.
+#[cfg(feature = "stream")]
+fn print_stream_report(report: &stream::Report, cause: Option<&str>) {
+    if let Some(e) = &report.error {
+        eprintln!(
+            "profiler: writing {} failed ({e}): {} events not written",
+            report.path.display(),
+            report.unwritten
+        );
+    } else if !STREAM_QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        let cause = cause.map_or(String::new(), |c| format!(" at {c}"));
+        eprintln!(
+            "profiler: completed {}{cause} ({} events)",
+            report.path.display(),
+            report.written.events
+        );
+    }
+}
+
+/// The `atexit` hook: `process::exit` (or a return from `main` that skipped the guard) completes
+/// the streamed file. Never unwinds.
+#[cfg(feature = "stream")]
+pub(crate) fn stream_exit_hook() {
+    let _ = std::panic::catch_unwind(|| {
+        if stream::is_active() {
+            if let Some(report) = stream::finish() {
+                print_stream_report(&report, Some("exit"));
+            }
+        }
+    });
 }
 
 impl BackgroundCollector {
-    fn start(interval: Duration) -> Option<Self> {
+    fn start(interval: Duration, streaming: bool) -> Option<Self> {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        #[cfg(feature = "stream")]
+        let own = std::sync::Arc::clone(&stopping);
         let spawned = std::thread::Builder::new()
             .name("profiler-collector".into())
             .spawn(move || {
+                #[cfg(feature = "stream")]
+                if streaming {
+                    return stream_loop(interval, &own);
+                }
+                let _ = streaming;
                 // Wakes every interval until the sender is dropped (or sends).
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(interval)
@@ -544,7 +807,12 @@ impl BackgroundCollector {
                 }
             });
         match spawned {
-            Ok(thread) => Some(BackgroundCollector { stop, thread }),
+            Ok(thread) => Some(BackgroundCollector {
+                stop,
+                thread,
+                streaming,
+                stopping,
+            }),
             Err(e) => {
                 eprintln!(
                     "profiler: no background collector ({e}); events stay in the rings until the flush"
@@ -555,6 +823,10 @@ impl BackgroundCollector {
     }
 
     fn stop(self) {
+        #[cfg(feature = "stream")]
+        if self.streaming {
+            stream::endings::stop(&self.stopping);
+        }
         drop(self.stop);
         // The thread only drains; it cannot panic short of a bug, and then the flush still works.
         let _ = self.thread.join();
@@ -603,7 +875,55 @@ impl ProfilerGuard {
         if let Some(collector) = self.collector.take() {
             collector.stop();
         }
-        export::ExportFilesError::collect(write_files(&flush(), self.config.files()))
+        let (profile, _, _) = self.final_profile();
+        export::ExportFilesError::collect(write_files(&profile, self.config.files()))
+    }
+
+    /// The run's profile at its end: with streaming, the completed file read back (what the
+    /// other formats are made from); without, the flush. With it, what was streamed, and notes
+    /// on what could not be done.
+    #[cfg_attr(not(feature = "stream"), allow(clippy::unused_self))]
+    fn final_profile(&self) -> (Profile, Option<StreamEnd>, Vec<String>) {
+        #[cfg_attr(not(feature = "stream"), allow(unused_mut))]
+        let mut notes = Vec::new();
+        #[cfg(feature = "stream")]
+        if self.streaming {
+            if let Some(report) = stream::finish() {
+                let mut profile = None;
+                let keep = self.config.stream_keep;
+                if self.config.formats.is_empty() && !keep {
+                } else if report.written.events > MAX_DERIVED_EVENTS {
+                    notes.push(format!(
+                        "{} events streamed: too many to write the other formats at exit; make \
+                         them with `profiler convert {} OUT`",
+                        report.written.events,
+                        report.path.display()
+                    ));
+                } else {
+                    match std::fs::File::open(&report.path)
+                        .map_err(|e| e.to_string())
+                        .and_then(|f| import::read_perfetto(f, u64::MAX).map_err(|e| e.to_string()))
+                    {
+                        Ok(p) => profile = Some(p),
+                        Err(e) => notes.push(format!(
+                            "cannot read back {} for the other formats: {e}",
+                            report.path.display()
+                        )),
+                    }
+                }
+                // Kept in memory: what was streamed stays for the caller's flush.
+                if keep {
+                    if let Some(profile) = profile.take() {
+                        return (profile, Some(report), notes);
+                    }
+                }
+                // Whatever the rings still hold (nothing, short of a thread that recorded after
+                // the last drain) goes to the flush.
+                let flushed = flush();
+                return (profile.unwrap_or(flushed), Some(report), notes);
+            }
+        }
+        (flush(), None, notes)
     }
 
     /// The configuration in force (after the environment was applied).
@@ -622,7 +942,7 @@ impl Drop for ProfilerGuard {
         if let Some(collector) = collector {
             collector.stop();
         }
-        let profile = flush();
+        let (profile, stream_end, notes) = self.final_profile();
         let files = write_files(&profile, self.config.files());
         // At program exit there is no caller left to return the paths or the errors to: this is
         // the one place the library prints, in one block.
@@ -635,6 +955,8 @@ impl Drop for ProfilerGuard {
             buffer_events: buffer_capacity(),
             max_buffered_events: max_buffered_events(),
             quiet: self.config.quiet,
+            streamed: stream_end.as_ref().map(StreamEnd::exit_line),
+            notes: &notes,
         };
         let text = report.to_string();
         if !text.is_empty() {
@@ -690,6 +1012,13 @@ pub mod __private {
     pub use crate::record::recorder::SpanGuard;
     pub use crate::record::registry::{FunctionInfo, FunctionKind, Registration};
     pub use inventory;
+
+    /// The streamed file's totals so far, or at its completion (benchmarks): events written,
+    /// bytes in the file, events dropped. `None` when no stream was started.
+    #[cfg(feature = "stream")]
+    pub fn stream_totals() -> Option<(u64, u64, u64)> {
+        crate::stream::totals()
+    }
 
     /// The checks of `profile_scope!`'s name, at compile time on both sides of the `enable`
     /// feature: a `&str` (a number does not type-check), not empty.

@@ -151,7 +151,15 @@ fn finish_names_every_file_it_could_not_write_not_only_the_first() {
     }
     // The format between the two failures was written all the same.
     assert!(dir.join("run.json").is_file());
-    assert_eq!(names_in(&dir), ["run.csv", "run.json", "run.trace.json"]);
+    assert_eq!(
+        names_in(&dir),
+        [
+            "run.csv",
+            "run.json",
+            "run.perfetto-trace",
+            "run.trace.json"
+        ]
+    );
 }
 
 #[test]

@@ -145,6 +145,9 @@ fn init_drains_in_the_background() {
         .output(dir.join("run"))
         .formats(&[profiler_runtime::export::Format::ChromeTrace])
         .collect_interval(Some(Duration::from_millis(1)))
+        // In memory: what the collector drains is held for the flush (streamed, it would be in
+        // the file instead, and `buffered_events` would stay 0).
+        .stream(false)
         .init();
     let rounds = 20;
     run_thread("background-drained", move || {
@@ -188,5 +191,54 @@ fn init_drains_in_the_background() {
             .iter()
             .any(|e| e["ph"] == "M" && e["args"]["name"] == "profiler-collector"),
         "the collector thread records nothing"
+    );
+}
+
+#[test]
+fn while_a_stream_owns_the_rings_flush_takes_nothing_and_the_file_keeps_every_call() {
+    let _serial = profiler_tests::serial();
+    let _restore = Restore;
+    let _ = profiler_runtime::flush();
+    let dir = std::env::temp_dir().join(format!("profiler-drain-stream-{}", std::process::id()));
+    let guard = profiler_runtime::Config::new()
+        .output(dir.join("run"))
+        .formats(&[])
+        .quiet(true)
+        .init();
+    let stream = guard
+        .config()
+        .stream_path()
+        .expect("streaming is the default");
+    run_thread("streamed", || {
+        for _ in 0..1000 {
+            nest(2);
+        }
+    });
+    // A flush in the middle of the run takes nothing from the stream...
+    let mid = profiler_runtime::flush();
+    assert_eq!(mid.span_count(), 0);
+    assert!(mid.functions.iter().any(|f| f.name == "drain nest"));
+    assert_eq!(profiler_runtime::drain(), 0);
+    run_thread("streamed-after", || {
+        for _ in 0..500 {
+            nest(0);
+        }
+    });
+    guard.finish().unwrap();
+    // ...so that the file has every call, before and after it.
+    let profile =
+        profiler_runtime::import::read_perfetto(std::fs::File::open(&stream).unwrap(), u64::MAX)
+            .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(thread_named(&profile, "streamed").spans.len(), 3000);
+    assert_eq!(thread_named(&profile, "streamed-after").spans.len(), 500);
+    assert!(profile.validate().is_ok());
+    // After the guard, flush is the in-memory one again.
+    run_thread("after-the-guard", || nest(0));
+    assert_eq!(
+        thread_named(&profiler_runtime::flush(), "after-the-guard")
+            .spans
+            .len(),
+        1
     );
 }

@@ -54,16 +54,34 @@ fn at_exit_says_where_the_files_went_and_what_they_hold() {
     let stderr = run(&prefix, 25, &[]);
     let trace = dir.join("run.trace.json");
     let speedscope = dir.join("run.speedscope.json");
+    let streamed = dir.join("run.perfetto-trace");
+    let bytes = std::fs::metadata(&streamed).unwrap().len();
+    // The streamed trace first (50 events: an enter and an exit a call), then the formats made
+    // from it at exit.
     assert_eq!(
         stderr,
         format!(
             "profiler: 25 spans on 1 thread, no events dropped\n\
+             profiler: wrote {} (50 events streamed, {bytes} bytes)\n\
              profiler: wrote {}\n\
              profiler: wrote {}\n",
+            streamed.display(),
             trace.display(),
             speedscope.display()
         )
     );
+    assert_eq!(
+        files_in(&dir),
+        [
+            "run.perfetto-trace",
+            "run.speedscope.json",
+            "run.trace.json"
+        ]
+    );
+    // Without streaming, only the formats.
+    let dir = temp_dir("in-memory");
+    let stderr = run(&dir.join("run"), 25, &[("PROFILER_STREAM", "0")]);
+    assert!(!stderr.contains("streamed"), "{stderr}");
     assert_eq!(files_in(&dir), ["run.speedscope.json", "run.trace.json"]);
 }
 
@@ -73,7 +91,14 @@ fn quiet_says_nothing_and_still_writes() {
         let dir = temp_dir(&format!("quiet-{value}"));
         let stderr = run(&dir.join("run"), 5, &[(var, value)]);
         assert_eq!(stderr, "", "{var}={value}");
-        assert_eq!(files_in(&dir), ["run.speedscope.json", "run.trace.json"]);
+        assert_eq!(
+            files_in(&dir),
+            [
+                "run.perfetto-trace",
+                "run.speedscope.json",
+                "run.trace.json"
+            ]
+        );
     }
     let dir = temp_dir("quiet-0");
     let stderr = run(&dir.join("run"), 5, &[("PROFILER_QUIET", "0")]);
@@ -113,6 +138,21 @@ fn dropped_events_are_reported_with_the_setting_that_avoids_them() {
             && stderr.contains("PROFILER_COLLECT_INTERVAL_MS"),
         "{stderr}"
     );
+    // Not streamed, the same advice (the background collector is what the setting turned off).
+    let dir = temp_dir("dropped-in-memory");
+    let stderr = run(
+        &dir.join("run"),
+        1000,
+        &[
+            ("PROFILER_BUFFER_EVENTS", "16"),
+            ("PROFILER_COLLECT_INTERVAL_MS", "0"),
+            ("PROFILER_STREAM", "off"),
+        ],
+    );
+    assert!(
+        stderr.contains("let the background collector drain the rings during the run"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -123,7 +163,10 @@ fn formats_from_the_environment_are_the_files_written() {
         3,
         &[("PROFILER_FORMATS", "CSV, json,csv")],
     );
-    assert_eq!(files_in(&dir), ["run.csv", "run.json"]);
+    assert_eq!(
+        files_in(&dir),
+        ["run.csv", "run.json", "run.perfetto-trace"]
+    );
     assert!(stderr.ends_with(&format!(
         "profiler: wrote {}\nprofiler: wrote {}\n",
         dir.join("run.csv").display(),
@@ -156,7 +199,14 @@ fn an_unknown_format_is_an_error_naming_the_valid_ones_and_the_profile_is_still_
         "{first}"
     );
     // Not half applied: the configured formats, and the exit message says so.
-    assert_eq!(files_in(&dir), ["run.speedscope.json", "run.trace.json"]);
+    assert_eq!(
+        files_in(&dir),
+        [
+            "run.perfetto-trace",
+            "run.speedscope.json",
+            "run.trace.json"
+        ]
+    );
     assert!(stderr.contains("profiler: wrote "), "{stderr}");
 }
 
@@ -172,8 +222,16 @@ fn a_file_that_cannot_be_written_is_reported_with_its_error() {
         &[("PROFILER_FORMATS", "chrome,csv")],
     );
     let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 2, "{stderr}");
-    for (line, name) in lines.iter().zip(["run.trace.json", "run.csv"]) {
+    assert_eq!(lines.len(), 3, "{stderr}");
+    // The stream cannot be opened either: said at once, and the run is kept in memory.
+    assert!(
+        lines[0].starts_with(&format!(
+            "profiler: cannot stream to {}: ",
+            blocker.join("run.perfetto-trace").display()
+        )) && lines[0].ends_with("; keeping the run in memory until the flush"),
+        "{stderr}"
+    );
+    for (line, name) in lines[1..].iter().zip(["run.trace.json", "run.csv"]) {
         assert!(
             line.starts_with(&format!(
                 "profiler: cannot write {}: cannot create the directory {}",
@@ -228,7 +286,8 @@ fn on_a_full_disk_each_file_is_reported_and_the_previous_run_s_files_stay_whole(
         .map(|name| std::fs::read(disk.path().join(name)).unwrap())
         .collect();
 
-    // 20,000 calls: each file alone is larger than the disk.
+    // 20,000 calls: each file alone is larger than the disk (the streamed trace, compressed,
+    // still fits).
     let stderr = run(&prefix, 20_000, &[("PROFILER_QUIET", "1")]);
     assert_eq!(stderr.lines().count(), 2, "{stderr}");
     for (name, old) in names.iter().zip(&old) {
@@ -239,5 +298,45 @@ fn on_a_full_disk_each_file_is_reported_and_the_previous_run_s_files_stay_whole(
         );
         profiler_tests::assert_unchanged(&path, old);
     }
-    assert_eq!(files_in(disk.path()), names);
+    assert_eq!(
+        files_in(disk.path()),
+        [
+            "run.perfetto-trace",
+            "run.speedscope.json",
+            "run.trace.json"
+        ]
+    );
+}
+
+#[test]
+fn a_disk_that_fills_stops_the_stream_with_an_error_and_the_file_keeps_what_came_before() {
+    let Some(disk) = profiler_tests::tmpfs::mount_or_skip("guard-full-stream", 64) else {
+        return;
+    };
+    let prefix = disk.path().join("run");
+    // Two million calls: far more than 64 KiB even compressed.
+    let stderr = run(
+        &prefix,
+        2_000_000,
+        &[("PROFILER_QUIET", "1"), ("PROFILER_FORMATS", "csv")],
+    );
+    let streamed = disk.path().join("run.perfetto-trace");
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!(
+            "profiler: writing {} failed (",
+            streamed.display()
+        )) && first.contains("No space left on device")
+            && first.ends_with("events not written; it holds what came before"),
+        "{stderr}"
+    );
+    // What was written before the disk filled loads, and holds calls.
+    let file = std::fs::File::open(&streamed).unwrap();
+    let profile = profiler_runtime::import::read_perfetto(file, u64::MAX).unwrap();
+    assert!(
+        profile.span_count() > 1000,
+        "{} spans",
+        profile.span_count()
+    );
+    assert!(profile.validate().is_ok());
 }

@@ -132,8 +132,17 @@ impl Report {
     /// Analyses `profile`. The host name is this machine's (the profile is assumed to be taken
     /// here); set [`RunInfo::host`] otherwise.
     pub fn new(profile: &Profile) -> Report {
+        Report {
+            run: Report::run_info(profile),
+            functions: function_stats(profile),
+            call_tree: CallTree::new(profile),
+        }
+    }
+
+    /// What `profile` says of its run (the host: this machine's).
+    pub(crate) fn run_info(profile: &Profile) -> RunInfo {
         let start_unix_ns = profile.epoch_unix_ns.saturating_add(profile.start_ns);
-        let run = RunInfo {
+        RunInfo {
             tool: EXPORTER.to_owned(),
             process_name: profile.process_name.clone(),
             pid: profile.pid,
@@ -161,11 +170,6 @@ impl Report {
                 })
                 .collect(),
             build: profile.build.clone(),
-        };
-        Report {
-            run,
-            functions: function_stats(profile),
-            call_tree: CallTree::new(profile),
         }
     }
 

@@ -93,7 +93,7 @@ impl CallTree {
     }
 
     /// Reorders the nodes into pre-order, siblings by decreasing total time then function index.
-    fn into_pre_order(self) -> CallTree {
+    pub(crate) fn into_pre_order(self) -> CallTree {
         let n = self.nodes.len();
         let mut children: Vec<Vec<u32>> = vec![Vec::new(); n];
         let mut roots = Vec::new();

@@ -92,6 +92,8 @@ pub struct AlternatingRuns {
 /// - `PROFILER_FORMATS` to `json`,
 /// - `PROFILER_QUIET` to `1`, so that the guard's message at exit does not bury the last lines of
 ///   a failed run's stderr, which the error quotes,
+/// - `PROFILER_STREAM` to `0`: the gate needs only the profile JSON, and a collector encoding and
+///   writing a trace beside the workload would take CPU from it on a small machine,
 ///
 /// and after the process exits with status 0, reads the one `.json` file it left in that
 /// directory: a profile JSON. A program that keeps a [`ProfilerGuard`](crate::ProfilerGuard)
@@ -171,6 +173,7 @@ fn run_once(
         .env(OUTPUT_ENV, dir.join("profile"))
         .env("PROFILER_FORMATS", "json")
         .env("PROFILER_QUIET", "1")
+        .env("PROFILER_STREAM", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -10,9 +10,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use profiler_runtime::analyze::report::ReadErrorKind;
+use profiler_runtime::analyze::report::{ReadError, Report};
 use profiler_runtime::analyze::summary::{write_summary, SortKey, SummaryOptions};
 use profiler_runtime::export::{export_profile, ExportError, FlamegraphOptions, Format};
-use profiler_runtime::import::{load_saved_limited, read_saved, SavedFile};
+use profiler_runtime::import::{
+    load_report_limited, load_saved_limited, read_report, read_saved, SavedFile,
+};
 
 /// `baseline save` and `compare`: the regression gate.
 #[path = "cli/gate.rs"]
@@ -20,8 +23,10 @@ mod gate;
 
 /// Summarise, convert and draw profiles saved by profiler-runtime.
 ///
-/// Inputs are a profile JSON (`.json`), a Chrome trace (`.trace.json`) or a Speedscope file
-/// (`.speedscope.json`); the kind is read from the content.
+/// Inputs are a profile JSON (`.json`), a Chrome trace (`.trace.json`), a Speedscope file
+/// (`.speedscope.json`) or a streamed Perfetto trace (`.perfetto-trace`, what `init()` writes
+/// while the program runs); the kind is read from the content. `summary` and `flamegraph` read a
+/// Perfetto trace as a stream, in memory that does not grow with its length.
 #[derive(Debug, Parser)]
 #[command(name = "profiler", version)]
 struct Cli {
@@ -73,8 +78,9 @@ enum ProfileCommand {
     },
     /// Convert a saved profile to another format (chosen by OUT's name, or --format).
     ///
-    /// From a profile JSON: json, csv, folded, flamegraph, icicle. From a Chrome trace or a
-    /// Speedscope file: all of those, plus chrome and speedscope.
+    /// From a profile JSON: json, csv, folded, flamegraph, icicle. From a Chrome trace, a
+    /// Speedscope file or a Perfetto trace: all of those, plus chrome and speedscope (from a
+    /// Perfetto trace, only these two hold the whole timeline in memory).
     Convert {
         #[command(flatten)]
         input: Input,
@@ -169,18 +175,32 @@ fn load(input: &Input) -> Result<SavedFile, String> {
     } else {
         load_saved_limited(&input.input, input.max_input_size)
     };
-    result.map_err(|e| {
-        // The library cannot name the option that settles these.
-        let name = if stdin { "<stdin>: " } else { "" };
-        let hint = match e.kind() {
-            ReadErrorKind::TooLarge { .. } => "; raise it with --max-input-size",
-            ReadErrorKind::NotAFile { .. } => {
-                "; to read a stream, pipe it to standard input and give `-` as the file"
-            }
-            _ => "",
-        };
-        format!("{name}{e}{hint}")
-    })
+    result.map_err(|e| load_error(&e, stdin))
+}
+
+/// The statistics and call tree of the saved profile `input` names: a Perfetto trace is
+/// summarised as it is read, without holding its spans.
+fn load_report(input: &Input) -> Result<Report, String> {
+    let stdin = input.input == Path::new("-");
+    let result = if stdin {
+        read_report(io::stdin().lock(), input.max_input_size)
+    } else {
+        load_report_limited(&input.input, input.max_input_size)
+    };
+    result.map_err(|e| load_error(&e, stdin))
+}
+
+/// A read error, with the option that settles it (the library cannot name it).
+fn load_error(e: &ReadError, stdin: bool) -> String {
+    let name = if stdin { "<stdin>: " } else { "" };
+    let hint = match e.kind() {
+        ReadErrorKind::TooLarge { .. } => "; raise it with --max-input-size",
+        ReadErrorKind::NotAFile { .. } => {
+            "; to read a stream, pipe it to standard input and give `-` as the file"
+        }
+        _ => "",
+    };
+    format!("{name}{e}{hint}")
 }
 
 fn main() -> ExitCode {
@@ -206,7 +226,7 @@ fn run(command: ProfileCommand) -> Result<(), String> {
             sort,
             paths,
         } => {
-            let report = load(&input)?.to_report();
+            let report = load_report(&input)?;
             let options = SummaryOptions {
                 top,
                 sort: sort.into(),
@@ -224,7 +244,16 @@ fn run(command: ProfileCommand) -> Result<(), String> {
             output,
             format,
         } => {
-            let saved = load(&input)?;
+            // Formats without the timeline need only the statistics and the call tree: read
+            // as a stream (a Perfetto trace of any length); the others need the whole profile.
+            let timeline = format
+                .or_else(|| Format::from_path(&output))
+                .is_none_or(Format::needs_timeline);
+            let saved = if timeline {
+                load(&input)?
+            } else {
+                SavedFile::Report(load_report(&input)?)
+            };
             let result = match &saved {
                 SavedFile::Timeline(profile) => export_profile(profile, &output, format),
                 SavedFile::Report(report) => export_profile(report, &output, format),
@@ -254,7 +283,7 @@ fn run(command: ProfileCommand) -> Result<(), String> {
             icicle,
             title,
         } => {
-            let report = load(&input)?.to_report();
+            let report = load_report(&input)?;
             let mut options = FlamegraphOptions::new().icicle(icicle);
             if let Some(title) = title {
                 options = options.title(title);

@@ -12,7 +12,7 @@ pub(crate) mod profile;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::collect::profile::{
@@ -69,6 +69,9 @@ struct ThreadState {
     carried: Vec<Carried>,
     /// `ring.dropped()` already reported.
     reported_dropped: u64,
+    /// The ring's dropped count when this thread took it (a pooled ring keeps counting).
+    #[cfg_attr(not(feature = "stream"), allow(dead_code))]
+    dropped_at_start: u64,
     /// The last timestamp merged, to keep the thread's timeline monotonic.
     last_ns: u64,
     /// When the last flush drained this thread (ns): spans carried from it continue from here.
@@ -138,6 +141,7 @@ fn collector() -> MutexGuard<'static, Collector> {
                 name: thread.name,
                 carried: Vec::new(),
                 reported_dropped: thread.dropped_at_start,
+                dropped_at_start: thread.dropped_at_start,
                 last_ns: start_ns,
                 boundary_ns: start_ns,
                 pending: Drained::new(),
@@ -178,6 +182,9 @@ fn collector() -> MutexGuard<'static, Collector> {
 /// assert!(profile.span_count() >= 1000);
 /// ```
 pub fn drain() -> usize {
+    if STREAMING.load(Ordering::Acquire) {
+        return 0;
+    }
     let cap = max_buffered_events();
     let mut c = collector();
     let c = &mut *c;
@@ -193,6 +200,116 @@ pub fn drain() -> usize {
     moved
 }
 
+#[cfg(feature = "stream")]
+/// One thread's events handed to a [`StreamSink`] at a drain.
+#[derive(Debug)]
+pub(crate) struct ThreadBatch<'a> {
+    /// The profiler's thread id.
+    pub(crate) tid: u32,
+    /// The thread's name.
+    pub(crate) name: &'a str,
+    /// What the thread recorded since the last drain, oldest first.
+    pub(crate) events: &'a Drained<Event>,
+    /// Events its ring dropped since this thread took it (cumulative).
+    pub(crate) dropped_total: u64,
+}
+
+#[cfg(feature = "stream")]
+/// Where [`drain_to`] hands what it takes: the streaming writer, a layer above.
+pub(crate) trait StreamSink {
+    /// One thread's new events, with the converter of this drain (ticks to ns since the epoch)
+    /// and the latest time any of them can have (ns).
+    fn thread(&mut self, batch: &ThreadBatch<'_>, converter: &mut clock::Converter, limit_ns: u64);
+    /// Async ends that did not fit in their thread's ring, with their ids.
+    fn spilled(&mut self, events: &[(Event, u64)], converter: &mut clock::Converter, limit_ns: u64);
+}
+
+#[cfg(feature = "stream")]
+/// The clock's calibration so far: ticks per second (1e9 for the monotonic clock).
+pub(crate) fn clock_info() -> ClockInfo {
+    let c = collector();
+    ClockInfo {
+        kind: clock::kind(),
+        ticks_per_second: c.timebase.as_ref().map_or(1e9, Timebase::ticks_per_second),
+    }
+}
+
+#[cfg(feature = "stream")]
+/// Events lost outside the rings (a thread that could not get one) since the process started.
+pub(crate) fn lost_events_total() -> u64 {
+    recorder::lost_events()
+}
+
+#[cfg(feature = "stream")]
+/// Drains every ring and hands each thread's events to `sink`, in ring order, converted with
+/// one converter anchored after every ring was taken. With `keep`, the events also stay for the
+/// next [`flush`] (as [`drain`] leaves them); without it, their blocks are recycled at once and
+/// exited threads are released, so that memory stays bounded by the rings however long the run.
+/// Returns the number of events handed over, and the time (ns) every one of them precedes.
+pub(crate) fn drain_to(sink: &mut impl StreamSink, keep: bool) -> (usize, u64) {
+    let mut c = collector();
+    let c = &mut *c;
+    let mut exited = Vec::with_capacity(c.threads.len());
+    let mut taken: Vec<Drained<Event>> = Vec::with_capacity(c.threads.len());
+    let mut moved = 0;
+    for t in &c.threads {
+        // The flag before the ring, so that an exited thread's last events are in this take.
+        exited.push(t.shared.exited.load(Ordering::Acquire));
+        let mut events = Drained::new();
+        moved += t.shared.ring.take(&mut events, &mut c.blocks);
+        taken.push(events);
+    }
+    // After every take: each event taken is older than this anchor.
+    let anchor = clock::anchor();
+    let timebase = c.timebase.get_or_insert_with(|| Timebase::new(anchor));
+    if keep {
+        // The events stay for the flush, which converts them with these anchors.
+        timebase.push_keeping(anchor);
+    } else {
+        timebase.push(anchor);
+    }
+    let limit_ns = timebase.last().ns;
+    let mut converter = timebase.converter();
+    let mut recycled = 0;
+    for (t, events) in c.threads.iter_mut().zip(&mut taken) {
+        sink.thread(
+            &ThreadBatch {
+                tid: t.tid,
+                name: &t.name,
+                events,
+                dropped_total: t.shared.ring.dropped().saturating_sub(t.dropped_at_start),
+            },
+            &mut converter,
+            limit_ns,
+        );
+        if keep {
+            t.pending.append(events);
+        } else {
+            recycled += events.recycle(&mut c.blocks);
+        }
+    }
+    if keep {
+        c.pending_events += moved;
+    } else {
+        // Spare blocks for the next drain: as many as this one took.
+        c.blocks.trim(recycled.max(4));
+        let mut index = 0;
+        c.threads.retain(|t| {
+            let gone = exited[index];
+            index += 1;
+            if gone && !t.shared.ring.is_claimed() {
+                threads::release(t.shared);
+            }
+            !gone
+        });
+        let spilled = recorder::take_spilled();
+        if !spilled.is_empty() {
+            sink.spilled(&spilled, &mut converter, limit_ns);
+        }
+    }
+    (moved, limit_ns)
+}
+
 /// Events [`drain`] holds now, not yet merged by a [`flush`].
 pub fn buffered_events() -> usize {
     collector().pending_events
@@ -205,15 +322,25 @@ pub fn buffered_events() -> usize {
 ///
 /// Concurrent flushes are serialised.
 ///
+/// While [`init`](crate::init) streams the run to a file (the default with the `enable`
+/// feature), the rings belong to the stream: `flush` takes nothing from them and returns a
+/// profile with every function and no span (the calls are in the streamed file, which
+/// `import::read_perfetto` reads back), and [`drain`] moves
+/// nothing. `Config::stream(false)` keeps the run in memory for `flush`.
+///
 /// # Examples
 ///
 /// ```
 /// let profile = profiler_runtime::flush();
 /// assert!(profile.validate().is_ok());
 /// ```
+#[allow(clippy::too_many_lines)] // the steps of one flush, numbered in order
 pub fn flush() -> Profile {
     let mut c = collector();
     let c = &mut *c;
+    if STREAMING.load(Ordering::Acquire) {
+        return streamed_elsewhere(c);
+    }
 
     let DrainedAll { exited, boundaries } = drain_all(&mut c.threads, &mut c.blocks);
     c.pending_events = 0;
@@ -221,7 +348,9 @@ pub fn flush() -> Profile {
     let timebase = c
         .timebase
         .get_or_insert_with(|| Timebase::new(clock::anchor()));
-    timebase.push(clock::anchor());
+    // Every anchor since the events kept by a stream were drained, forgotten once they are
+    // converted (below).
+    timebase.push_keeping(clock::anchor());
     let start_ns = c.next_start_ns;
     let end_ns = timebase.last().ns.max(start_ns);
     let mut converter = timebase.converter();
@@ -302,6 +431,9 @@ pub fn flush() -> Profile {
     let lost = lost_now - c.reported_lost;
     c.reported_lost = lost_now;
     c.next_start_ns = next_start_ns;
+    if let Some(timebase) = c.timebase.as_mut() {
+        timebase.prune();
+    }
     let clock = ClockInfo {
         kind: clock::kind(),
         ticks_per_second: c.timebase.as_ref().map_or(1e9, Timebase::ticks_per_second),
@@ -316,6 +448,47 @@ pub fn flush() -> Profile {
         epoch_unix_ns: clock::epoch_unix_ns(),
         clock,
         dropped_events: dropped_total + lost,
+        process_name: process_name(),
+        pid: std::process::id(),
+        build: Some(crate::BuildInfo::of_this_build()),
+    }
+}
+
+/// Set while a stream owns the rings: [`flush`] and [`drain`] then take nothing.
+static STREAMING: AtomicBool = AtomicBool::new(false);
+
+/// Hands the rings to a stream (`true`), or back to [`flush`] (`false`).
+#[cfg(feature = "stream")]
+pub(crate) fn set_streaming(on: bool) {
+    STREAMING.store(on, Ordering::Release);
+}
+
+/// The profile a flush returns while a stream owns the rings: every function, no span (the calls
+/// are in the streamed file), the bounds up to now.
+fn streamed_elsewhere(c: &mut Collector) -> Profile {
+    let timebase = c
+        .timebase
+        .get_or_insert_with(|| Timebase::new(clock::anchor()));
+    timebase.push(clock::anchor());
+    let start_ns = c.next_start_ns;
+    let end_ns = timebase.last().ns.max(start_ns);
+    c.next_start_ns = end_ns;
+    let mut functions = FunctionTable::default();
+    for info in registry::registered_sites().chain(registry::run_time_sites()) {
+        functions.index(info);
+    }
+    Profile {
+        functions: functions.entries,
+        threads: Vec::new(),
+        async_spans: Vec::new(),
+        start_ns,
+        end_ns,
+        epoch_unix_ns: clock::epoch_unix_ns(),
+        clock: ClockInfo {
+            kind: clock::kind(),
+            ticks_per_second: timebase.ticks_per_second(),
+        },
+        dropped_events: 0,
         process_name: process_name(),
         pid: std::process::id(),
         build: Some(crate::BuildInfo::of_this_build()),
@@ -657,8 +830,10 @@ fn match_async(
 /// from a stamp the table leaves on the site itself (its id and the index in one word): one load
 /// and a compare. The address map behind it answers the first sight of a site in this table, or
 /// a site whose stamp another table (the flight recorder's, building at the same time) replaced.
+#[derive(Debug)]
 pub(crate) struct FunctionTable {
-    index: HashMap<*const FunctionInfo, u32, BuildHasherDefault<AddressHasher>>,
+    /// Keyed by the site's address (a `usize`, so that a table can move between threads).
+    index: HashMap<usize, u32, BuildHasherDefault<AddressHasher>>,
     entries: Vec<FunctionEntry>,
     /// This table's id, unique in the process (1, 2, ...; [`NO_STAMPS`] once they run out).
     id: u64,
@@ -731,6 +906,18 @@ impl FunctionTable {
         index
     }
 
+    /// The number of entries.
+    #[cfg(feature = "stream")]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The entry at `index`.
+    #[cfg(feature = "stream")]
+    pub(crate) fn entry(&self, index: u32) -> &FunctionEntry {
+        &self.entries[index as usize]
+    }
+
     /// The entries, in index order.
     pub(crate) fn into_entries(self) -> Vec<FunctionEntry> {
         self.entries
@@ -740,7 +927,7 @@ impl FunctionTable {
         let entries = &mut self.entries;
         *self
             .index
-            .entry(std::ptr::from_ref(info))
+            .entry(std::ptr::from_ref(info).addr())
             .or_insert_with(|| {
                 entries.push(FunctionEntry::of_site(info));
                 entries.len() as u32 - 1

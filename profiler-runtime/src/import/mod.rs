@@ -48,7 +48,12 @@
 //! long as consecutive samples keep it at the same place in their stacks.
 
 mod document;
+#[cfg(feature = "stream")]
+mod perfetto;
 mod speedscope;
+
+#[cfg(feature = "stream")]
+pub use perfetto::{read_perfetto, summarize_perfetto};
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File};
@@ -120,6 +125,49 @@ pub fn load_saved(path: impl AsRef<Path>) -> Result<SavedFile, ReadError> {
 /// [`ReadErrorKind::NotAFile`] when it is not a regular file.
 pub fn load_saved_limited(path: impl AsRef<Path>, max_bytes: u64) -> Result<SavedFile, ReadError> {
     let path = path.as_ref();
+    let file = open_regular(path, max_bytes)?;
+    read_saved(file, max_bytes).map_err(|e| e.at(path))
+}
+
+/// The statistics and call tree of the saved file at `path` (at most `max_bytes` bytes): what
+/// `profiler summary` and `profiler flamegraph` need. A streamed Perfetto trace is summarised as
+/// it is read, without holding its spans ([`summarize_perfetto`]), so that a trace of any length
+/// is summarised in bounded memory; other files are read whole ([`load_saved_limited`]).
+///
+/// # Errors
+///
+/// As [`load_saved_limited`].
+pub fn load_report_limited(path: impl AsRef<Path>, max_bytes: u64) -> Result<Report, ReadError> {
+    let path = path.as_ref();
+    let file = open_regular(path, max_bytes)?;
+    read_report(file, max_bytes).map_err(|e| e.at(path))
+}
+
+/// [`load_report_limited`] from `reader` (standard input, a pipe).
+///
+/// # Errors
+///
+/// As [`read_saved`].
+pub fn read_report(reader: impl Read, max_bytes: u64) -> Result<Report, ReadError> {
+    #[cfg_attr(not(feature = "stream"), allow(unused_mut))]
+    let mut reader = std::io::BufReader::new(reader);
+    #[cfg(feature = "stream")]
+    {
+        use std::io::BufRead as _;
+        let first = reader
+            .fill_buf()
+            .map_err(|e| ReadError::new(ReadErrorKind::Io(e)))?
+            .first()
+            .copied();
+        if first.is_some_and(perfetto::is_perfetto_start) {
+            return summarize_perfetto(reader, max_bytes);
+        }
+    }
+    Ok(read_saved(reader, max_bytes)?.to_report())
+}
+
+/// Opens `path` if it is a regular file of at most `max_bytes` bytes.
+fn open_regular(path: &Path, max_bytes: u64) -> Result<File, ReadError> {
     let at = |kind| ReadError::new(kind).at(path);
     // `metadata` follows symbolic links and opens nothing, so a fifo cannot block here.
     let metadata = fs::metadata(path).map_err(|e| at(ReadErrorKind::Io(e)))?;
@@ -131,8 +179,7 @@ pub fn load_saved_limited(path: impl AsRef<Path>, max_bytes: u64) -> Result<Save
     if metadata.len() > max_bytes {
         return Err(at(ReadErrorKind::TooLarge { limit: max_bytes }));
     }
-    let file = File::open(path).map_err(|e| at(ReadErrorKind::Io(e)))?;
-    read_saved(file, max_bytes).map_err(|e| e.at(path))
+    File::open(path).map_err(|e| at(ReadErrorKind::Io(e)))
 }
 
 /// What a path that is not a regular file is, in words.
@@ -182,6 +229,20 @@ fn file_kind(file_type: fs::FileType) -> &'static str {
 /// # Ok::<(), profiler_runtime::analyze::report::ReadError>(())
 /// ```
 pub fn read_saved(reader: impl Read, max_bytes: u64) -> Result<SavedFile, ReadError> {
+    #[cfg_attr(not(feature = "stream"), allow(unused_mut))]
+    let mut reader = std::io::BufReader::new(reader);
+    #[cfg(feature = "stream")]
+    {
+        use std::io::BufRead as _;
+        let first = reader
+            .fill_buf()
+            .map_err(|e| ReadError::new(ReadErrorKind::Io(e)))?
+            .first()
+            .copied();
+        if first.is_some_and(perfetto::is_perfetto_start) {
+            return read_perfetto(reader, max_bytes).map(SavedFile::Timeline);
+        }
+    }
     document::read(reader, max_bytes)
         .map(document::Found::into_saved)
         .map_err(ReadError::new)

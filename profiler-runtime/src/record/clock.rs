@@ -145,10 +145,22 @@ impl Timebase {
     /// that no future event can need: events still to be drained were recorded after the previous
     /// drain, which came after the anchor before the last.
     pub(crate) fn push(&mut self, anchor: Anchor) {
+        self.push_keeping(anchor);
+        self.prune();
+    }
+
+    /// Adds a later anchor and forgets none: events kept in memory across drains (a stream that
+    /// keeps them for the flush) are converted at the flush with the anchors of their own drain,
+    /// as the stream converted them.
+    pub(crate) fn push_keeping(&mut self, anchor: Anchor) {
         let last = *self.anchors.last().expect("a timebase has an anchor");
         if anchor.ticks > last.ticks && anchor.ns > last.ns {
             self.anchors.push(anchor);
         }
+    }
+
+    /// Forgets the anchors that no event still to be converted can need (see [`Self::push`]).
+    pub(crate) fn prune(&mut self) {
         let excess = self.anchors.len().saturating_sub(4);
         self.anchors.drain(..excess);
     }

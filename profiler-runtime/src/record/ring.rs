@@ -306,6 +306,14 @@ impl<T: Copy> Drained<T> {
         blocks
     }
 
+    /// Moves `other`'s events after these, leaving `other` empty.
+    #[cfg_attr(not(feature = "stream"), allow(dead_code))]
+    pub(crate) fn append(&mut self, other: &mut Drained<T>) {
+        self.len += other.len;
+        self.chunks.append(&mut other.chunks);
+        other.len = 0;
+    }
+
     /// Appends events copied from a ring, to the last copied run if that is the last chunk.
     fn extend_copied(&mut self, events: &[T]) {
         match self.chunks.last_mut() {
